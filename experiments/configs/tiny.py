@@ -1,0 +1,19 @@
+"""A seconds-long MLP GAN for tests and smoke runs."""
+
+from experiments.configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.hidden_dims = (32, 32)
+  config.latent_dim = 16
+  config.batch_size = 16
+  config.num_steps = 40
+  config.steps_per_call = 5
+  config.log_every = 10
+  config.eval_every = 20
+  config.sample_every = 20
+  config.checkpoint_every = 20
+  config.num_eval_samples = 100
+  config.progress_bar = False
+  return config

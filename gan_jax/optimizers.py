@@ -1,0 +1,39 @@
+"""Per-player optax optimizers, selected by ``config.optimizer``.
+
+Each player gets its own optimizer built from the shared config keys
+(``g_learning_rate``/``d_learning_rate``, ``adam_b1``, ``adam_b2``). Adam with
+lr 2e-4 and beta1 0.5 is the DCGAN setting (Radford et al. 2016) that the seed
+MLP GAN uses too.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import ml_collections
+import optax
+
+Factory = Callable[[float, ml_collections.ConfigDict], optax.GradientTransformation]
+
+_REGISTRY: dict[str, Factory] = {
+    "adam": lambda lr, c: optax.adam(lr, b1=c.adam_b1, b2=c.adam_b2),
+    "sgd": lambda lr, c: optax.sgd(lr),
+    "rmsprop": lambda lr, c: optax.rmsprop(lr),
+}
+
+
+def names() -> list[str]:
+  return sorted(_REGISTRY)
+
+
+def get(name: str) -> Factory:
+  try:
+    return _REGISTRY[name]
+  except KeyError:
+    raise ValueError(f"unknown optimizer {name!r}; known optimizers: {', '.join(names())}") from None
+
+
+def for_player(config: ml_collections.ConfigDict, player: str) -> optax.GradientTransformation:
+  """The optax optimizer of ``player`` ('g' or 'd')."""
+  learning_rate = {"g": config.g_learning_rate, "d": config.d_learning_rate}[player]
+  return get(config.optimizer)(learning_rate, config)

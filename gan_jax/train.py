@@ -1,0 +1,225 @@
+"""``train_and_evaluate(config, workdir)``: one GAN training run, resumable.
+
+The run is a pure function of the config: keys derive from ``config.seed``
+and the step, batches are drawn on the device from the step's key, and a
+resumed run continues from the newest checkpoint with exactly the numbers an
+uninterrupted run would have drawn. ``summary.json`` records a hash of the
+final parameters so a reproduction can be confirmed bit for bit.
+
+Workdir layout::
+
+  config.json          the config of the run (resuming requires the same one)
+  metrics.jsonl        one JSON object per log step (and per eval step)
+  tensorboard/         event files: the same scalars, sample grids
+  samples/step_NNNNNN.png   grids from one fixed batch of latents
+  losses.png           loss curves
+  checkpoints/N/       orbax checkpoints (every checkpoint_every steps, at the end)
+  summary.json         final step, params_sha256, losses, timing
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from typing import Optional
+
+import jax
+import ml_collections
+import numpy as np
+import tqdm
+
+from gan_jax import checkpoint, config as config_lib, data, losses, networks, optimizers, reporting
+from gan_jax import state as state_lib
+from gan_jax import train_step as train_step_lib
+from gan_jax.errors import Interrupted, NonFiniteError
+
+PMAP_AXIS = "batch"
+NUM_SAMPLE_IMAGES = 64
+
+
+def build(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]):
+  """The generator, discriminator, initial state and pure train step of a config."""
+  architecture = networks.get(config.model)
+  generator = architecture.make_generator(config, image_shape)
+  discriminator = architecture.make_discriminator(config, image_shape)
+  init_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0)
+  state = state_lib.create(
+      rng=init_key, generator=generator, discriminator=discriminator,
+      g_tx=optimizers.for_player(config, "g"), d_tx=optimizers.for_player(config, "d"),
+      latent_dim=config.latent_dim, image_shape=image_shape)
+  return generator, discriminator, state
+
+
+def _run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+  """The data-sampling key and the key of the fixed latents for sample grids."""
+  root = jax.random.PRNGKey(seed)
+  return jax.random.fold_in(root, 1), jax.random.fold_in(root, 2)
+
+
+@contextlib.contextmanager
+def _signals_to_flag():
+  """Turns SIGINT/SIGTERM into a flag the loop checks after each call."""
+  received = []
+  handler = lambda signum, frame: received.append(signum)
+  previous = {}
+  try:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+      previous[sig] = signal.signal(sig, handler)
+  except ValueError:  # Not the main thread: leave signals alone.
+    pass
+  try:
+    yield received
+  finally:
+    for sig, old in previous.items():
+      signal.signal(sig, old)
+
+
+class _MetricsWindow:
+  """Device-side step metrics since the last log step, fetched only when read."""
+
+  def __init__(self, replicated: bool):
+    self._pending = []
+    self._replicated = replicated
+
+  def add(self, metrics: dict) -> None:
+    self._pending.append(metrics)
+
+  def fetch(self) -> Optional[dict]:
+    """Stacks the window on the host ([steps] arrays) and empties it."""
+    if not self._pending:
+      return None
+    host = jax.device_get(self._pending)
+    self._pending = []
+    if self._replicated:  # pmean made every device's copy equal.
+      host = [jax.tree.map(lambda m: m[0], h) for h in host]
+    return {k: np.concatenate([h[k] for h in host]) for k in host[0]}
+
+
+def _check_finite(window: dict, last_good_step: Optional[int]) -> None:
+  bad = np.flatnonzero(window["finite"] == 0)
+  if bad.size:
+    i = bad[0]
+    step = int(window["step"][i])
+    where = (f"the last good checkpoint is step {last_good_step}" if last_good_step is not None
+             else "no checkpoint was saved")
+    raise NonFiniteError(
+        f"non-finite loss or gradient at step {step} (d_loss={window['d_loss'][i]:.4g}, "
+        f"g_loss={window['g_loss'][i]:.4g}); {where}; lower the learning rates or change the loss")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains (or resumes) the GAN of ``config`` in ``workdir``; returns the summary.
+
+  Raises:
+    UserError: bad config, data or workdir (nothing is written then).
+    NonFiniteError: a loss or gradient became non-finite.
+    Interrupted: SIGINT/SIGTERM arrived; a checkpoint was saved first.
+  """
+  start_time = time.time()
+  num_devices = jax.device_count()
+  config_lib.validate(config, num_devices)
+  dataset = data.load(config.dataset)
+  config_lib.check_workdir(config, workdir)
+  is_primary = jax.process_index() == 0
+  if is_primary:
+    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config_lib.to_json(config))
+
+  generator, discriminator, state = build(config, dataset.image_shape)
+  mngr = checkpoint.manager(workdir, config.keep_checkpoints)
+  state = checkpoint.restore_latest(mngr, state) or state
+  start_step = int(state.step)
+  summary_path = os.path.join(workdir, "summary.json")
+  if start_step >= config.num_steps and os.path.exists(summary_path):
+    with open(summary_path) as f:
+      return json.load(f)  # Already complete: nothing to do, nothing overwritten.
+  last_checkpoint = mngr.latest_step()
+  log = reporting.MetricsLog(workdir, start_step, enabled=is_primary)
+
+  replicated = num_devices > 1
+  axis = PMAP_AXIS if replicated else None
+  step_fn = train_step_lib.make_train_step(
+      generator=generator, discriminator=discriminator, loss=losses.get(config.loss),
+      latent_dim=config.latent_dim, axis_name=axis)
+  loop = train_step_lib.compile_train_loop(
+      train_step_lib.make_train_loop(
+          step_fn, global_batch=config.batch_size, d_steps=config.d_steps_per_g_step,
+          steps_per_call=config.steps_per_call, axis_name=axis),
+      pmap_axis=axis)
+  data_key, sample_key = _run_keys(config.seed)
+  fixed_z = train_step_lib.latents(sample_key, NUM_SAMPLE_IMAGES, config.latent_dim)
+  sample = jax.jit(generator.apply)
+  images = dataset.images
+  if replicated:
+    device_state, images, data_key = train_step_lib.replicate((state, images, data_key))
+    unreplicate = train_step_lib.unreplicate
+  else:
+    device_state, unreplicate = state, lambda s: s
+    images = jax.device_put(images)  # Once: the loop reads batches from it on the device.
+
+  def write_samples(s: state_lib.GANState, step: int) -> None:
+    grid = reporting.image_grid(np.asarray(sample(s.g.params, fixed_z)))
+    reporting.save_png(os.path.join(workdir, "samples", f"step_{step:06d}.png"), grid)
+    log.image("samples", step, grid)
+
+  window = _MetricsWindow(replicated)
+  last_log_time, last_log_step, last_record = time.time(), start_step, {}
+  step = start_step
+  progress = tqdm.tqdm(total=config.num_steps, initial=start_step, unit="step", dynamic_ncols=True,
+                       disable=not (config.progress_bar and is_primary))
+  try:
+    with _signals_to_flag() as received:
+      while step < config.num_steps:
+        device_state, metrics = loop(device_state, images, data_key)
+        window.add(metrics)
+        step += config.steps_per_call
+        progress.update(config.steps_per_call)
+        at = lambda every: every and step % every == 0
+        done = step >= config.num_steps
+        if at(config.log_every) or at(config.checkpoint_every) or done or received:
+          fetched = window.fetch()
+          _check_finite(fetched, last_checkpoint)
+          now = time.time()
+          last_record = {k: float(np.mean(v)) for k, v in fetched.items()
+                         if k not in ("step", "finite")}
+          last_record["steps_per_sec"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
+          last_log_time, last_log_step = now, step
+          log.write(step, last_record)
+          progress.set_postfix(d_loss=f"{last_record['d_loss']:.3f}",
+                               g_loss=f"{last_record['g_loss']:.3f}", refresh=False)
+        if (at(config.sample_every) or done) and is_primary:
+          write_samples(unreplicate(device_state), step)
+        if at(config.checkpoint_every) or done or received:
+          checkpoint.save(mngr, unreplicate(device_state))
+          last_checkpoint = step
+        if received:
+          mngr.wait_until_finished()
+          raise Interrupted(received[0], step)
+  finally:
+    progress.close()
+    mngr.wait_until_finished()
+    log.close()
+
+  final = unreplicate(device_state)
+  summary = {
+      "step": int(final.step),
+      "params_sha256": state_lib.params_sha256(final),
+      **{k: last_record[k] for k in ("d_loss", "g_loss") if k in last_record},
+      "wall_s": time.time() - start_time,
+      "resumed_from_step": start_step,
+      "num_devices": num_devices,
+      "num_processes": jax.process_count(),
+      "backend": jax.default_backend(),
+  }
+  if is_primary:
+    if not os.path.exists(os.path.join(workdir, "samples", f"step_{step:06d}.png")):
+      write_samples(final, step)
+    reporting.plot_curves(reporting.read_jsonl(os.path.join(workdir, "metrics.jsonl")),
+                          ("d_loss", "g_loss"), os.path.join(workdir, "losses.png"))
+    with open(summary_path, "w") as f:
+      json.dump(summary, f, indent=2)
+  return summary

@@ -1,0 +1,216 @@
+"""End-to-end runs of experiments.train / train_and_evaluate on the tiny config."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_python
+from gan_jax import losses, train
+from gan_jax.errors import NonFiniteError, UserError
+
+TINY = "experiments/configs/tiny.py"
+
+
+def test_tiny_run_writes_the_workdir(tiny_config, tmp_path):
+  workdir = str(tmp_path / "run")
+  summary = train.train_and_evaluate(tiny_config, workdir)
+  assert summary["step"] == 40 and len(summary["params_sha256"]) == 64
+  for name in ("config.json", "metrics.jsonl", "losses.png", "summary.json",
+               "samples/step_000020.png", "samples/step_000040.png"):
+    assert os.path.isfile(os.path.join(workdir, name)), name
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["20", "40"]
+  assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(workdir, "tensorboard")))
+  records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  train_records = [r for r in records if "d_loss" in r]
+  assert [r["step"] for r in train_records] == [10, 20, 30, 40]
+  for key in ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm", "steps_per_sec"):
+    assert all(np.isfinite(r[key]) for r in train_records), key
+  assert json.load(open(os.path.join(workdir, "config.json")))["seed"] == tiny_config.seed
+  assert json.load(open(os.path.join(workdir, "summary.json"))) == summary
+
+
+def _hash(config, workdir):
+  return train.train_and_evaluate(config, str(workdir))["params_sha256"]
+
+
+def test_same_seed_same_params_other_seed_different(tiny_config, tmp_path):
+  tiny_config.num_steps = 10
+  a = _hash(tiny_config, tmp_path / "a")
+  b = _hash(tiny_config, tmp_path / "b")
+  tiny_config.seed = 1
+  c = _hash(tiny_config, tmp_path / "c")
+  assert a == b
+  assert a != c
+
+
+def test_rerun_resumes_and_extends(tiny_config, tmp_path):
+  tiny_config.num_steps = 20
+  full = tiny_config.copy_and_resolve_references()
+  full.num_steps = 40
+  reference = _hash(full, tmp_path / "full")
+  first = train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  again = train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  assert again == first  # Complete: nothing retrained or overwritten.
+  extended = train.train_and_evaluate(full, str(tmp_path / "run"))
+  assert extended["resumed_from_step"] == 20
+  assert extended["params_sha256"] == reference
+  steps = [json.loads(l)["step"] for l in open(tmp_path / "run" / "metrics.jsonl")]
+  assert steps == sorted(set(steps))
+
+
+def test_workdir_with_another_config_is_refused(tiny_config, tmp_path):
+  tiny_config.num_steps = 10
+  train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  before = open(tmp_path / "run" / "summary.json").read()
+  tiny_config.seed = 5
+  with pytest.raises(UserError, match="different config .*seed"):
+    train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  assert open(tmp_path / "run" / "summary.json").read() == before
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path):
+  d_loss, g_loss = losses.get("non_saturating")
+  losses.register("flaky_for_test", d_loss, g_loss, overwrite=True)
+  tiny_config.loss = "flaky_for_test"
+  tiny_config.num_steps = 20
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(tiny_config, str(workdir))
+  losses.register("flaky_for_test", d_loss, lambda r, f: g_loss(r, f) * jnp.nan, overwrite=True)
+  tiny_config.num_steps = 40
+  with pytest.raises(NonFiniteError, match="at step 20 .*last good checkpoint is step 20"):
+    train.train_and_evaluate(tiny_config, str(workdir))
+  assert sorted(os.listdir(workdir / "checkpoints")) == ["20"]
+
+
+def _cli(workdir, *overrides):
+  return [ "-m", "experiments.train", "--config", TINY, "--workdir", str(workdir), *overrides]
+
+
+LONG = ("--config.num_steps=3000", "--config.checkpoint_every=100", "--config.log_every=100",
+        "--config.sample_every=0", "--config.eval_every=0")
+
+
+def _wait_for_checkpoint(workdir, proc, timeout=120):
+  deadline = time.time() + timeout
+  ckpt = os.path.join(workdir, "checkpoints")
+  while time.time() < deadline and proc.poll() is None:
+    if os.path.isdir(ckpt) and any(d.isdigit() for d in os.listdir(ckpt)):
+      return
+    time.sleep(0.01)
+  raise AssertionError(f"no checkpoint appeared; exit code {proc.poll()}")
+
+
+def _start(workdir):
+  return subprocess.Popen([sys.executable, *_cli(workdir, *LONG)], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
+  reference = run_python(_cli(tmp_path / "ref", *LONG))
+  assert reference.returncode == 0, reference.stderr[-2000:]
+  workdir = tmp_path / "killed"
+  proc = _start(workdir)
+  _wait_for_checkpoint(workdir, proc)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not os.path.exists(workdir / "summary.json")  # It really died mid-run.
+  resumed = run_python(_cli(workdir, *LONG))
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  summary = json.load(open(workdir / "summary.json"))
+  assert 0 < summary["resumed_from_step"] < 3000
+  assert summary["params_sha256"] == json.load(open(tmp_path / "ref" / "summary.json"))["params_sha256"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_save_a_checkpoint(tmp_path, sig):
+  workdir = tmp_path / "run"
+  proc = _start(workdir)
+  _wait_for_checkpoint(workdir, proc)
+  proc.send_signal(sig)
+  _, stderr = proc.communicate(timeout=120)
+  assert proc.returncode == 128 + sig, stderr[-2000:]
+  match = [l for l in stderr.splitlines() if l.startswith("interrupted:")]
+  assert match, stderr[-2000:]
+  step = int(match[0].split(" at step ")[1].split(";")[0])
+  assert str(step) in os.listdir(workdir / "checkpoints")
+
+
+BAD_INPUTS = [
+    (("--config.not_a_key=1",), "unknown config key 'not_a_key'"),
+    (("--config.loss=nope",), "config.loss='nope' is not allowed; it must be one of"),
+    (("--config.dataset=nope",), "config.dataset='nope' is not allowed"),
+    (("--config.batch_size=-4",), "config.batch_size=-4 is not allowed; it must be an integer >= 1"),
+    (("--config.num_steps=-1",), "config.num_steps=-1 is not allowed"),
+    (("--config.dataset=npz:/no/such/file.npz",), "does not exist"),
+    (("--config.log_every=7",), "must be a multiple of config.steps_per_call=5"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", BAD_INPUTS)
+def test_bad_input_gives_one_line_error(tmp_path, overrides, message):
+  result = run_python(_cli(tmp_path / "run", *overrides))
+  assert result.returncode == 2
+  assert result.stderr.strip().count("\n") == 0, result.stderr
+  assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+  assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"not a zip", "is not an .npz archive"),
+    ("no_x_train", "has no 'x_train' array"),
+    ("float_images", "must be uint8 pixels"),
+])
+def test_malformed_npz_is_refused(tmp_path, content, message):
+  path = tmp_path / "data.npz"
+  if content == "no_x_train":
+    np.savez(path, images=np.zeros((4, 28, 28), np.uint8))
+  elif content == "float_images":
+    np.savez(path, x_train=np.zeros((4, 28, 28), np.float32))
+  else:
+    path.write_bytes(content)
+  result = run_python(_cli(tmp_path / "run", f"--config.dataset=npz:{path}"))
+  assert result.returncode == 2 and message in result.stderr, result.stderr
+  assert result.stderr.strip().count("\n") == 0
+
+
+def test_batch_not_divisible_by_devices(tmp_path):
+  result = run_python(_cli(tmp_path / "run", "--config.batch_size=6"),
+                      env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+  assert result.returncode == 2
+  assert "batch_size=6 must be divisible by the 4 devices" in result.stderr, result.stderr
+
+
+def test_workdir_with_other_config_cli(tmp_path):
+  first = run_python(_cli(tmp_path / "run", "--config.num_steps=10"))
+  assert first.returncode == 0, first.stderr[-2000:]
+  before = sorted(os.listdir(tmp_path / "run" / "checkpoints"))
+  result = run_python(_cli(tmp_path / "run", "--config.num_steps=10", "--config.seed=9"))
+  assert result.returncode == 2 and "holds a run with a different config" in result.stderr
+  assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == before
+
+
+def test_npz_dataset_trains(tiny_config, tmp_path):
+  rng = np.random.default_rng(0)
+  path = tmp_path / "d.npz"
+  np.savez(path, x_train=rng.integers(0, 256, (50, 12, 12), np.uint8),
+           y_train=rng.integers(0, 3, 50))
+  tiny_config.dataset = f"npz:{path}"
+  tiny_config.num_steps = 10
+  summary = train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  assert summary["step"] == 10
+
+
+def test_tfds_dataset_through_mock_data(tiny_config, tmp_path):
+  import tensorflow_datasets as tfds
+  tiny_config.dataset = "tfds:mnist"
+  tiny_config.num_steps = 10
+  with tfds.testing.mock_data(num_examples=40):
+    summary = train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  assert summary["step"] == 10
