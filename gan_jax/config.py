@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import ml_collections
 
-from gan_jax import data, losses, networks, optimizers
+from gan_jax import data, games, losses, networks, optimizers
 from gan_jax.errors import UserError
 
 Check = Callable[[Any], bool]
@@ -52,6 +52,8 @@ _SCHEMA: dict[str, tuple[Check, Any]] = {
     "leaky_relu_slope": _float(lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "loss": _name(losses.names),
     "optimizer": _name(optimizers.names),
+    "game_optimizer": _name(lambda: ["none"] + games.names()),
+    "game_hparams": (lambda v: isinstance(v, dict), "a dict of the game optimizer's settings"),
     "g_learning_rate": _float(lambda v: v > 0, "a number > 0"),
     "d_learning_rate": _float(lambda v: v > 0, "a number > 0"),
     "adam_b1": _float(lambda v: 0 <= v < 1, "a number in [0, 1)"),
@@ -94,6 +96,17 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     if not check(values[key]):
       allowed = allowed() if callable(allowed) else allowed
       raise UserError(f"config.{key}={values[key]!r} is not allowed; it must be {allowed}")
+  if config.game_optimizer != "none":
+    if config.d_steps_per_g_step != 1:
+      raise UserError(f"config.d_steps_per_g_step={config.d_steps_per_g_step} must be 1 with "
+                      f"config.game_optimizer={config.game_optimizer!r}: it moves both players at once")
+    try:
+      games.get(config.game_optimizer, **values["game_hparams"])
+    except (ValueError, TypeError) as e:
+      raise UserError(f"config.game_hparams: {e}") from None
+  elif values["game_hparams"]:
+    raise UserError("config.game_hparams is set but config.game_optimizer='none'; "
+                    "choose one of " + ", ".join(games.names()))
   if config.batch_size % num_devices:
     raise UserError(f"config.batch_size={config.batch_size} must be divisible by the "
                     f"{num_devices} devices that share each batch")

@@ -54,10 +54,10 @@ class MetricsLog:
     from tensorboardX import SummaryWriter  # Writes event files without TensorFlow.
     self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"), purge_step=resume_step + 1)
 
-  def write(self, step: int, scalars: dict, prefix: str = "") -> None:
+  def write(self, step: int, scalars: dict) -> None:
     if not self.enabled:
       return
-    record = {"step": int(step), **{prefix + k: float(v) for k, v in scalars.items()}}
+    record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
     with open(self.path, "a") as f:
       f.write(json.dumps(record) + "\n")
     for key, value in record.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any, Optional
 
 import flax
 import jax
@@ -22,17 +23,25 @@ class GANState:
       and a resumed run draws exactly what an uninterrupted one would.
     g: the generator's params and optimizer state.
     d: the discriminator's params and optimizer state.
+    game: the joint state of a game-aware optimizer (``gan_jax.games``), or
+      ``()`` when each player has its own optax optimizer (then the optax
+      states live in ``g`` and ``d``).
   """
 
   step: jax.Array
   rng: jax.Array
   g: train_state.TrainState
   d: train_state.TrainState
+  game: Any = ()
 
 
 def create(*, rng: jax.Array, generator, discriminator, g_tx, d_tx, latent_dim: int,
-           image_shape: tuple[int, ...]) -> GANState:
-  """Initialises both players from ``rng`` (a raw uint32[2] key)."""
+           image_shape: tuple[int, ...], game: Optional[Any] = None) -> GANState:
+  """Initialises both players from ``rng`` (a raw uint32[2] key).
+
+  ``game`` is an optional ``gan_jax.games.GameOptimizer`` that moves both
+  players jointly; ``g_tx``/``d_tx`` are then unused by the step.
+  """
   g_key, d_key, train_key = jax.random.split(rng, 3)
   g_params = generator.init(g_key, jnp.zeros((1, latent_dim), jnp.float32))
   d_params = discriminator.init(d_key, jnp.zeros((1,) + tuple(image_shape), jnp.float32))
@@ -41,6 +50,7 @@ def create(*, rng: jax.Array, generator, discriminator, g_tx, d_tx, latent_dim: 
       rng=train_key,
       g=train_state.TrainState.create(apply_fn=generator.apply, params=g_params, tx=g_tx),
       d=train_state.TrainState.create(apply_fn=discriminator.apply, params=d_params, tx=d_tx),
+      game=() if game is None else game.init(g_params, d_params),
   )
 
 

@@ -31,7 +31,9 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from gan_jax import checkpoint, config as config_lib, data, losses, networks, optimizers, reporting
+from gan_jax import checkpoint, config as config_lib, data, evaluation, games, losses, networks
+from gan_jax import optimizers
+from gan_jax import reporting
 from gan_jax import state as state_lib
 from gan_jax import train_step as train_step_lib
 from gan_jax.errors import Interrupted, NonFiniteError
@@ -40,8 +42,15 @@ PMAP_AXIS = "batch"
 NUM_SAMPLE_IMAGES = 64
 
 
+def game_optimizer(config: ml_collections.ConfigDict) -> Optional[games.GameOptimizer]:
+  """The config's game-aware optimizer, or None for per-player optax optimizers."""
+  if config.game_optimizer == "none":
+    return None
+  return games.get(config.game_optimizer, **config.game_hparams.to_dict())
+
+
 def build(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]):
-  """The generator, discriminator, initial state and pure train step of a config."""
+  """The generator, discriminator and initial state of a config."""
   architecture = networks.get(config.model)
   generator = architecture.make_generator(config, image_shape)
   discriminator = architecture.make_discriminator(config, image_shape)
@@ -49,14 +58,14 @@ def build(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]):
   state = state_lib.create(
       rng=init_key, generator=generator, discriminator=discriminator,
       g_tx=optimizers.for_player(config, "g"), d_tx=optimizers.for_player(config, "d"),
-      latent_dim=config.latent_dim, image_shape=image_shape)
+      latent_dim=config.latent_dim, image_shape=image_shape, game=game_optimizer(config))
   return generator, discriminator, state
 
 
-def _run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
-  """The data-sampling key and the key of the fixed latents for sample grids."""
+def _run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Keys for data sampling, the fixed latents of sample grids, and evaluation."""
   root = jax.random.PRNGKey(seed)
-  return jax.random.fold_in(root, 1), jax.random.fold_in(root, 2)
+  return tuple(jax.random.fold_in(root, tag) for tag in (1, 2, 3))
 
 
 @contextlib.contextmanager
@@ -144,13 +153,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   axis = PMAP_AXIS if replicated else None
   step_fn = train_step_lib.make_train_step(
       generator=generator, discriminator=discriminator, loss=losses.get(config.loss),
-      latent_dim=config.latent_dim, axis_name=axis)
+      latent_dim=config.latent_dim, axis_name=axis, game=game_optimizer(config))
   loop = train_step_lib.compile_train_loop(
       train_step_lib.make_train_loop(
           step_fn, global_batch=config.batch_size, d_steps=config.d_steps_per_g_step,
           steps_per_call=config.steps_per_call, axis_name=axis),
       pmap_axis=axis)
-  data_key, sample_key = _run_keys(config.seed)
+  data_key, sample_key, eval_key = _run_keys(config.seed)
   fixed_z = train_step_lib.latents(sample_key, NUM_SAMPLE_IMAGES, config.latent_dim)
   sample = jax.jit(generator.apply)
   images = dataset.images
@@ -166,8 +175,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     reporting.save_png(os.path.join(workdir, "samples", f"step_{step:06d}.png"), grid)
     log.image("samples", step, grid)
 
+  evaluate = (evaluation.make_evaluator(
+      generator=generator, discriminator=discriminator, dataset=dataset,
+      num_samples=config.num_eval_samples, latent_dim=config.latent_dim, key=eval_key)
+              if config.eval_every and is_primary else None)
   window = _MetricsWindow(replicated)
-  last_log_time, last_log_step, last_record = time.time(), start_step, {}
+  last_log_time, last_log_step, last_record, last_eval = time.time(), start_step, {}, {}
   step = start_step
   progress = tqdm.tqdm(total=config.num_steps, initial=start_step, unit="step", dynamic_ncols=True,
                        disable=not (config.progress_bar and is_primary))
@@ -179,6 +192,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         step += config.steps_per_call
         progress.update(config.steps_per_call)
         at = lambda every: every and step % every == 0
+        record = {}
         done = step >= config.num_steps
         if at(config.log_every) or at(config.checkpoint_every) or done or received:
           fetched = window.fetch()
@@ -188,9 +202,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                          if k not in ("step", "finite")}
           last_record["steps_per_sec"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
           last_log_time, last_log_step = now, step
-          log.write(step, last_record)
+          record = dict(last_record)
           progress.set_postfix(d_loss=f"{last_record['d_loss']:.3f}",
                                g_loss=f"{last_record['g_loss']:.3f}", refresh=False)
+        if evaluate is not None and (at(config.eval_every) or done):
+          last_eval = evaluate(unreplicate(device_state))
+          record.update({"eval/" + k: v for k, v in last_eval.items()})
+        if record:
+          log.write(step, record)
         if (at(config.sample_every) or done) and is_primary:
           write_samples(unreplicate(device_state), step)
         if at(config.checkpoint_every) or done or received:
@@ -209,6 +228,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "step": int(final.step),
       "params_sha256": state_lib.params_sha256(final),
       **{k: last_record[k] for k in ("d_loss", "g_loss") if k in last_record},
+      **{"eval/" + k: v for k, v in last_eval.items()},
       "wall_s": time.time() - start_time,
       "resumed_from_step": start_step,
       "num_devices": num_devices,

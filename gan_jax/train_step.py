@@ -31,6 +31,7 @@ import optax
 
 from gan_jax import losses as losses_lib
 from gan_jax.data import to_float
+from gan_jax.games import GameOptimizer
 from gan_jax.state import GANState
 
 Batch = dict
@@ -53,8 +54,14 @@ def _batch_offset(axis_name: Optional[str], local_batch: int):
 
 
 def make_train_step(*, generator: nn.Module, discriminator: nn.Module, loss: losses_lib.GANLoss,
-                    latent_dim: int, axis_name: Optional[str] = None) -> TrainStep:
-  """Builds the pure alternating update (D ``d_steps`` times, then G).
+                    latent_dim: int, axis_name: Optional[str] = None,
+                    game: Optional[GameOptimizer] = None) -> TrainStep:
+  """Builds the pure GAN update.
+
+  Without ``game``: the alternating update, ``d_steps`` discriminator steps
+  then one generator step, each player with its own optax optimizer. With a
+  ``game`` optimizer (``gan_jax.games``): one joint step of both players on
+  the game (loss_x = g_loss, loss_y = d_loss), which needs ``d_steps == 1``.
 
   Args:
     generator: linen module, latents [B, latent_dim] -> images.
@@ -62,15 +69,46 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module, loss: los
     loss: the (d_loss, g_loss) pair, both functions of (real, fake) logits.
     latent_dim: size of z.
     axis_name: the pmap axis to average over, or None on one device.
+    game: a game-aware optimizer, or None.
 
   Returns:
     ``train_step(state, batch) -> (state, metrics)``; metrics are scalars:
-    d_loss, g_loss, d_grad_norm, g_grad_norm, d_real (mean D(x)), d_fake
-    (mean D(G(z))) and finite (1.0 when every loss and gradient is finite).
+    d_loss, g_loss, d_grad_norm, g_grad_norm, finite (1.0 when every metric
+    is finite), plus d_real/d_fake (mean D(x), D(G(z))) for the alternating
+    update or the game optimizer's own metrics (e.g. cg_iterations).
   """
 
   def average(tree):
     return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+  def with_finite_flag(metrics):
+    metrics["finite"] = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values())))).astype(jnp.float32)
+    return metrics
+
+  def game_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
+    real_batches = batch["image"]
+    if real_batches.shape[0] != 1:
+      raise ValueError("game optimizers take one discriminator batch per step (d_steps == 1)")
+    real, local_batch = real_batches[0], real_batches.shape[1]
+    step_key = jax.random.fold_in(state.rng, state.step)
+    z = latents(jax.random.fold_in(step_key, _G_NOISE), local_batch, latent_dim,
+                _batch_offset(axis_name, local_batch))
+
+    def logits(g_params, d_params):
+      fake = generator.apply(g_params, z)
+      return discriminator.apply(d_params, real), discriminator.apply(d_params, fake)
+
+    g_params, d_params, game_state, game_metrics = game.step(
+        lambda g, d: loss.g_loss(*logits(g, d)), lambda g, d: loss.d_loss(*logits(g, d)),
+        state.g.params, state.d.params, state.game, reduce=average)
+    renamed = {"loss_x": "g_loss", "loss_y": "d_loss", "grad_norm_x": "g_grad_norm",
+               "grad_norm_y": "d_grad_norm"}
+    metrics = {renamed.get(k, k): jnp.asarray(v, jnp.float32) for k, v in game_metrics.items()}
+    new_state = state.replace(
+        step=state.step + 1, game=game_state,
+        g=state.g.replace(params=g_params, step=state.g.step + 1),
+        d=state.d.replace(params=d_params, step=state.d.step + 1))
+    return new_state, with_finite_flag(metrics)
 
   def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
     real_batches = batch["image"]
@@ -113,11 +151,10 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module, loss: los
     g_grads = average(g_grads)
     metrics = dict(d_metrics, g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
     metrics = average(metrics)
-    metrics["finite"] = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values())))).astype(jnp.float32)
     new_state = state.replace(step=state.step + 1, g=state.g.apply_gradients(grads=g_grads), d=d_state)
-    return new_state, metrics
+    return new_state, with_finite_flag(metrics)
 
-  return train_step
+  return train_step if game is None else game_step
 
 
 def make_train_loop(train_step: TrainStep, *, global_batch: int, d_steps: int,
@@ -167,8 +204,12 @@ def replicate(tree, devices=None):
 
 
 def unreplicate(tree):
-  """The first device's copy of a replicated tree."""
-  return jax.tree.map(lambda x: x[0], tree)
+  """The first local device's copy of a replicated tree, as host numpy arrays.
+
+  It reads the local shard directly: indexing (``x[0]``) would dispatch a
+  computation, which in a multi-process run waits for the other processes.
+  """
+  return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data)[0], tree)
 
 
 def compile_train_loop(loop, *, pmap_axis: Optional[str]):

@@ -29,16 +29,22 @@ def get_config() -> ml_collections.ConfigDict:
   config.d_learning_rate = 2e-4
   config.adam_b1 = 0.5  # DCGAN's setting; 0.9 oscillates more in GANs.
   config.adam_b2 = 0.999
+  # A game-aware optimizer moving both players jointly ('none': the optax
+  # optimizers above, alternating D and G steps). Names and settings:
+  # gan_jax.games.names(), gan_jax.games.defaults(name); e.g. 'cgd' with
+  # game_hparams = {'lr': 1e-2, 'cg_max_iters': 5}.
+  config.game_optimizer = "none"
+  config.game_hparams = ml_collections.ConfigDict()
   config.batch_size = 64  # Global: split evenly over all devices.
   config.d_steps_per_g_step = 1
 
   # Length and reporting, in generator steps.
-  config.num_steps = 20_000
+  config.num_steps = 50_000
   config.steps_per_call = 50  # Steps fused into one compiled call (lax.scan).
   config.log_every = 500
-  config.eval_every = 5_000  # 0 turns evaluation off.
-  config.sample_every = 2_000  # Sample grid from a fixed z; 0: only at the end.
-  config.checkpoint_every = 5_000  # 0: only at the end.
+  config.eval_every = 10_000  # 0 turns evaluation off.
+  config.sample_every = 5_000  # Sample grid from a fixed z; 0: only at the end.
+  config.checkpoint_every = 10_000  # 0: only at the end.
   config.keep_checkpoints = 3
   config.num_eval_samples = 2_000
   config.progress_bar = True
