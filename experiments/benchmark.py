@@ -1,0 +1,243 @@
+"""Training-step speed of gan_jax against a PyTorch reference, in one run.
+
+``python -m experiments.benchmark --model mlp --batch 64 [--optimizer NAME] [--steps N]``
+
+prints one JSON line per implementation:
+
+- ``gan_jax``: the library's ``train_step`` jitted with the state donated, one
+  step per call, the batch already on the device;
+- ``gan_jax_fused``: ``steps_per_call`` steps fused into one compiled call by
+  ``make_train_loop`` (batches drawn on the device), the training code path;
+- ``gan_jax_pmap``: the fused loop under pmap on 1, 2, 4 forced host devices
+  (``--devices``), run in subprocesses; on a CPU these are simulated devices
+  sharing the same cores, labelled so;
+- ``torch_eager`` and ``torch_compile``: ``benchmarks/torch_gan.py`` (only
+  when torch is installed; it is not a gan_jax dependency);
+- ``summary``: the ratios gan_jax / torch, the model's FLOPs per step (XLA's
+  cost analysis of the compiled step), this machine's float32 matmul peak
+  measured in the same run, and the share of it each gan_jax variant reaches.
+
+Rates are medians over ``--repeats`` timed windows of ``--steps`` steps,
+after compilation and warm-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from absl import app, flags, logging
+
+_MODEL = flags.DEFINE_enum("model", "mlp", ["mlp", "dcgan"], "Network pair.")
+_BATCH = flags.DEFINE_integer("batch", 64, "Global batch size.")
+_OPTIMIZER = flags.DEFINE_string("optimizer", "adam",
+                                 "'adam' (per-player optax) or a gan_jax.games name.")
+_STEPS = flags.DEFINE_integer("steps", 200, "Steps per timed window.")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed windows; the median is reported.")
+_STEPS_PER_CALL = flags.DEFINE_integer("steps_per_call", 50, "Steps fused per call.")
+_DEVICES = flags.DEFINE_list("devices", ["1", "2", "4"],
+                             "Forced host device counts for the pmap rows; empty to skip.")
+_TORCH = flags.DEFINE_bool("torch", True, "Include the PyTorch rows when torch is installed.")
+_CG_ITERS = flags.DEFINE_integer("cg_iters", 5, "CG iterations for cgd/acgd (tolerance 0).")
+_PMAP_WORKER = flags.DEFINE_integer("pmap_worker", 0, "Internal: run only the pmap row.")
+
+
+def _config():
+  from experiments.configs import default
+  config = default.get_config()
+  config.model = _MODEL.value
+  config.batch_size = _BATCH.value
+  config.steps_per_call = _STEPS_PER_CALL.value
+  if _OPTIMIZER.value != "adam":
+    config.loss = "minimax"  # CGD-type solvers need the zero-sum game.
+    config.game_optimizer = _OPTIMIZER.value
+    if _OPTIMIZER.value in ("cgd", "acgd"):
+      config.game_hparams.cg_max_iters = _CG_ITERS.value
+      config.game_hparams.cg_tol = 0.0
+  return config
+
+
+def _median_rate(run_window, steps: int) -> float:
+  rates = []
+  for _ in range(_REPEATS.value):
+    start = time.perf_counter()
+    run_window()
+    rates.append(steps / (time.perf_counter() - start))
+  return statistics.median(rates)
+
+
+def _gan_jax_rows(config):
+  import jax
+  import numpy as np
+  from gan_jax import config as config_lib, losses, train, train_step
+  config_lib.validate(config, jax.device_count())
+  shape = (28, 28, 1)
+  generator, discriminator, state = train.build(config, shape)
+  step_fn = train_step.make_train_step(
+      generator=generator, discriminator=discriminator, loss=losses.get(config.loss),
+      latent_dim=config.latent_dim, game=train.game_optimizer(config))
+  batch = {"image": jax.device_put(np.random.default_rng(0).uniform(
+      -1, 1, (1, config.batch_size) + shape).astype(np.float32))}
+
+  jitted = jax.jit(step_fn, donate_argnums=(0,))
+  compiled = jitted.lower(state, batch).compile()
+  flops = float(compiled.cost_analysis().get("flops", float("nan")))
+  holder = {"state": jax.tree.map(lambda x: x, state)}
+
+  def one_step_window():
+    s = holder["state"]
+    for _ in range(_STEPS.value):
+      s, metrics = jitted(s, batch)
+    jax.block_until_ready(s)
+    holder["state"] = s
+
+  one_step_window()  # Compile and warm up.
+  rows = [{"impl": "gan_jax", "steps_per_call": 1,
+           "steps_per_sec": _median_rate(one_step_window, _STEPS.value)}]
+
+  k = config.steps_per_call
+  loop = jax.jit(train_step.make_train_loop(step_fn, global_batch=config.batch_size, d_steps=1,
+                                            steps_per_call=k), donate_argnums=(0,))
+  images = jax.device_put(np.random.default_rng(0).integers(0, 256, (5000,) + shape, np.uint8))
+  key = jax.random.PRNGKey(0)
+  calls = max(1, _STEPS.value // k)
+
+  def fused_window():
+    s = holder["state"]
+    for _ in range(calls):
+      s, metrics = loop(s, images, key)
+    jax.block_until_ready(s)
+    holder["state"] = s
+
+  fused_window()
+  rows.append({"impl": "gan_jax_fused", "steps_per_call": k,
+               "steps_per_sec": _median_rate(fused_window, calls * k)})
+  return rows, flops
+
+
+def _pmap_row(config, num_devices: int) -> dict:
+  """The fused loop pmapped over ``num_devices`` forced host devices (a subprocess)."""
+  args = [sys.executable, "-m", "experiments.benchmark", f"--pmap_worker={num_devices}"]
+  args += [a for a in sys.argv[1:] if not a.startswith("--pmap_worker")]
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={num_devices}")
+  out = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+  if out.returncode != 0:
+    return {"impl": "gan_jax_pmap", "devices": num_devices, "error": out.stderr.strip()[-500:]}
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _pmap_worker(config) -> dict:
+  import jax
+  import numpy as np
+  from gan_jax import losses, train, train_step
+  shape = (28, 28, 1)
+  generator, discriminator, state = train.build(config, shape)
+  step_fn = train_step.make_train_step(
+      generator=generator, discriminator=discriminator, loss=losses.get(config.loss),
+      latent_dim=config.latent_dim, axis_name="batch", game=train.game_optimizer(config))
+  k = config.steps_per_call
+  loop = train_step.compile_train_loop(
+      train_step.make_train_loop(step_fn, global_batch=config.batch_size, d_steps=1,
+                                 steps_per_call=k, axis_name="batch"), pmap_axis="batch")
+  images = np.random.default_rng(0).integers(0, 256, (5000,) + shape, np.uint8)
+  holder = {"args": train_step.replicate((state, images, jax.random.PRNGKey(0)))}
+  calls = max(1, _STEPS.value // k)
+
+  def window():
+    s, im, key = holder["args"]
+    for _ in range(calls):
+      s, metrics = loop(s, im, key)
+    jax.block_until_ready(s)
+    holder["args"] = (s, im, key)
+
+  window()
+  return {"impl": "gan_jax_pmap", "devices": jax.device_count(),
+          "device_kind": f"{jax.devices()[0].platform} (simulated: one machine's cores shared)"
+          if jax.default_backend() == "cpu" else jax.devices()[0].device_kind,
+          "steps_per_call": k, "steps_per_sec": _median_rate(window, calls * k)}
+
+
+def _matmul_peak_gflops(n: int = 2048) -> float:
+  """This machine's float32 matmul rate through XLA, the yardstick for FLOP shares."""
+  import jax
+  import jax.numpy as jnp
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+  matmul = jax.jit(lambda x: x @ x)
+  jax.block_until_ready(matmul(a))
+  rates = []
+  for _ in range(_REPEATS.value):
+    start = time.perf_counter()
+    jax.block_until_ready(matmul(a))
+    rates.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
+  return max(rates)
+
+
+def _torch_rows() -> list[dict]:
+  try:
+    import torch
+  except ImportError:
+    return [{"impl": "torch", "skipped": "torch is not installed (pip install torch==2.13.0)"}]
+  from benchmarks import torch_gan
+  if _MODEL.value != "mlp" or _OPTIMIZER.value != "adam":
+    return [{"impl": "torch", "skipped": "the PyTorch reference covers the MLP with Adam"}]
+  rows = []
+  device = "cuda" if torch.cuda.is_available() else "cpu"
+  for impl in ("torch_eager", "torch_compile"):
+    generator, discriminator, real = torch_gan.build_mlp(_BATCH.value, device=device)
+    step = torch_gan.make_step(generator, discriminator, latent_dim=100)
+    if impl == "torch_compile":
+      try:
+        step = torch.compile(step)
+        step(real)
+      except Exception as e:  # Inductor needs a working C++ toolchain.
+        rows.append({"impl": impl, "error": f"{type(e).__name__}: {str(e)[:200]}"})
+        continue
+    rates = torch_gan.steps_per_sec(step, real, steps=_STEPS.value, repeats=_REPEATS.value)
+    rows.append({"impl": impl, "torch": torch.__version__, "torch_device": device,
+                 "threads": torch.get_num_threads(),
+                 "steps_per_sec": statistics.median(rates)})
+  return rows
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  config = _config()
+  if _PMAP_WORKER.value:
+    print(json.dumps(_pmap_worker(config)))
+    return
+  import jax
+  from gan_jax.errors import UserError
+  common = {"model": _MODEL.value, "batch": _BATCH.value, "optimizer": _OPTIMIZER.value,
+            "backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind)}
+  try:
+    rows, flops = _gan_jax_rows(config)
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  rows += [_pmap_row(config, int(n)) for n in _DEVICES.value]
+  if _TORCH.value:
+    rows += _torch_rows()
+  for row in rows:
+    print(json.dumps({**common, **row}), flush=True)
+
+  peak = _matmul_peak_gflops()
+  rate = {r["impl"]: r["steps_per_sec"] for r in rows if "steps_per_sec" in r and "devices" not in r}
+  summary = {"impl": "summary", **common, "flops_per_step": flops, "matmul_peak_gflops": peak}
+  for name in ("gan_jax", "gan_jax_fused"):
+    if name in rate:
+      summary[f"{name}_gflops"] = rate[name] * flops / 1e9
+      summary[f"{name}_share_of_peak"] = rate[name] * flops / 1e9 / peak
+      if "torch_eager" in rate:
+        summary[f"{name}_vs_torch_eager"] = rate[name] / rate["torch_eager"]
+      if "torch_compile" in rate:
+        summary[f"{name}_vs_torch_compile"] = rate[name] / rate["torch_compile"]
+  print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
