@@ -42,7 +42,7 @@ _STEPS_PER_CALL = flags.DEFINE_integer("steps_per_call", 50, "Steps fused per ca
 _DEVICES = flags.DEFINE_list("devices", ["1", "2", "4"],
                              "Forced host device counts for the pmap rows; empty to skip.")
 _TORCH = flags.DEFINE_bool("torch", True, "Include the PyTorch rows when torch is installed.")
-_CG_ITERS = flags.DEFINE_integer("cg_iters", 5, "CG iterations for cgd/acgd (tolerance 0).")
+_CG_ITERS = flags.DEFINE_integer("cg_iters", 5, "CG iterations for cgd/acgd (tolerance 1e-30: never met).")
 _PMAP_WORKER = flags.DEFINE_integer("pmap_worker", 0, "Internal: run only the pmap row.")
 
 
@@ -57,7 +57,7 @@ def _config():
     config.game_optimizer = _OPTIMIZER.value
     if _OPTIMIZER.value in ("cgd", "acgd"):
       config.game_hparams.cg_max_iters = _CG_ITERS.value
-      config.game_hparams.cg_tol = 0.0
+      config.game_hparams.cg_tol = 1e-30  # Never met: exactly cg_max_iters iterations.
   return config
 
 
