@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 import ml_collections
 
-from gan_jax import data, games, losses, networks, optimizers
+from gan_jax import augment, data, features, games, losses, networks, optimizers, regularizers
+from gan_jax.networks import layers
 from gan_jax.errors import UserError
 
 Check = Callable[[Any], bool]
@@ -30,6 +31,14 @@ def _float(check: Check, allowed: str) -> tuple[Check, str]:
 
 def _name(known: Callable[[], list[str]]) -> tuple[Check, Callable[[], str]]:
   return (lambda v: v in known(), lambda: "one of " + ", ".join(known()))
+
+
+def _policy_ok(value: str) -> bool:
+  try:
+    augment.parse_policy(value)
+  except ValueError:
+    return False
+  return True
 
 
 def _dataset_ok(value: Any) -> bool:
@@ -69,13 +78,34 @@ _SCHEMA: dict[str, tuple[Check, Any]] = {
     "keep_checkpoints": _int(1),
     "num_eval_samples": _int(1),
     "progress_bar": (lambda v: isinstance(v, bool), "true or false"),
+    # Evaluation (gan_jax.evaluation, gan_jax.features).
+    "eval_features": _name(features.names),
+    "eval_classifier_cache_dir": (lambda v: isinstance(v, str) and v != "", "a directory path"),
+    "eval_inception_weights": (lambda v: isinstance(v, str), "a path to an .npz, or ''"),
+    # The GAN zoo: architectures, losses, regularizers and stabilizers.
+    "width": _int(1),
+    "upsample": _name(layers.upsample_names),
+    "image_size": _int(0),
+    "conditioning": _name(lambda: list(layers.CONDITIONING)),
+    "num_classes": _int(2),
+    "aux_classifier_weight": _float(lambda v: v >= 0, "a number >= 0"),
+    "label_smoothing": _float(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "regularizer": _name(lambda: ["none"] + regularizers.names()),
+    "regularizer_weight": _float(lambda v: v >= 0, "a number >= 0"),
+    "regularizer_every": _int(1),
+    "spectral_norm": (lambda v: isinstance(v, bool), "true or false"),
+    "diffaugment": (lambda v: isinstance(v, str) and _policy_ok(v),
+                    lambda: "'' or a comma-separated list of " + ", ".join(augment.names())),
+    "g_ema_decay": _float(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "grad_clip_norm": _float(lambda v: v >= 0, "a number >= 0 (0: off)"),
 }
 
 # Keys that may change when a run is resumed: they do not change what is
 # computed at each step, only how long the run is and how often it reports.
 RESUMABLE_KEYS = frozenset({"num_steps", "log_every", "eval_every", "sample_every",
                             "checkpoint_every", "keep_checkpoints", "progress_bar",
-                            "steps_per_call"})
+                            "steps_per_call", "eval_classifier_cache_dir",
+                            "eval_inception_weights"})
 
 
 def known_keys() -> list[str]:
@@ -107,6 +137,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   elif values["game_hparams"]:
     raise UserError("config.game_hparams is set but config.game_optimizer='none'; "
                     "choose one of " + ", ".join(games.names()))
+  _validate_zoo(config)
+  if config.eval_features == "inception" and not os.path.isfile(
+      os.path.expanduser(config.eval_inception_weights)):
+    raise UserError(f"config.eval_features='inception' needs config.eval_inception_weights, the "
+                    f".npz of FID Inception weights; {config.eval_inception_weights!r} is not a "
+                    "file (see gan_jax/features/inception.py for how to make it)")
   if config.batch_size % num_devices:
     raise UserError(f"config.batch_size={config.batch_size} must be divisible by the "
                     f"{num_devices} devices that share each batch")
@@ -114,6 +150,55 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     if values[key] % config.steps_per_call:
       raise UserError(f"config.{key}={values[key]} must be a multiple of "
                       f"config.steps_per_call={config.steps_per_call}")
+
+
+# The VAE baseline trains on the ELBO: none of the GAN-only settings apply.
+_VAE_NEUTRAL = {"conditioning": "none", "regularizer": "none", "spectral_norm": False,
+                "diffaugment": "", "label_smoothing": 0.0, "game_optimizer": "none",
+                "d_steps_per_g_step": 1}
+
+
+def _validate_zoo(config: ml_collections.ConfigDict) -> None:
+  """Checks that the losses, regularizers and models chosen fit together."""
+  if config.label_smoothing and not losses.supports_label_smoothing(config.loss):
+    raise UserError(f"config.label_smoothing={config.label_smoothing} does not apply to "
+                    f"config.loss={config.loss!r}; it applies to "
+                    + ", ".join(n for n in losses.names() if losses.supports_label_smoothing(n)))
+  if config.model == networks.VAE_MODEL:
+    for key, neutral in _VAE_NEUTRAL.items():
+      if config[key] != neutral:
+        raise UserError(f"config.{key}={config[key]!r} does not apply to config.model='vae'; "
+                        f"set it to {neutral!r}")
+  if config.game_optimizer != "none" and config.grad_clip_norm:
+    raise UserError(f"config.grad_clip_norm={config.grad_clip_norm} clips the per-player optax "
+                    "optimizers; it does not apply with a game optimizer (set it to 0)")
+
+
+def check_data(config: ml_collections.ConfigDict, image_shape: tuple[int, ...],
+               labels) -> None:
+  """Checks the config against the loaded data (after ``data.load``, before any write).
+
+  Args:
+    config: the validated config.
+    image_shape: the training images' shape, after ``config.image_size`` padding.
+    labels: the data set's labels, or None.
+
+  Raises:
+    UserError: the model cannot take these images, or a conditional run's
+      data have no labels or labels outside [0, num_classes).
+  """
+  try:
+    networks.check(config, image_shape)
+  except ValueError as e:
+    raise UserError(f"config.model={config.model!r}: {e}") from None
+  if not networks.num_classes(config):
+    return
+  if labels is None:
+    raise UserError(f"config.conditioning={config.conditioning!r} needs labelled data; "
+                    f"dataset {config.dataset!r} has no labels")
+  if int(labels.max()) >= config.num_classes:
+    raise UserError(f"dataset {config.dataset!r} has label {int(labels.max())}, outside "
+                    f"[0, config.num_classes={config.num_classes})")
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:

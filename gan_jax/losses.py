@@ -11,12 +11,23 @@ Losses are reached by name through one registry::
 
 and a notebook adds its own with ``register(name, d_loss, g_loss)``.
 
-Reference: Goodfellow et al. 2014, "Generative Adversarial Nets", eq. (1)
-and section 3 (the non-saturating generator objective).
+Losses whose discriminator loss is a binary cross-entropy with "real" targets
+(``minimax``, ``non_saturating``, ``relativistic``) take one-sided label
+smoothing: ``get(name, label_smoothing=0.1)`` replaces the real target 1 by
+0.9 and leaves the fake target at 0 (Salimans et al. 2016, section 3.4).
+
+``classifier_loss`` is the auxiliary-classifier term of ACGAN (Odena et al.
+2017); the train step adds it to both players' losses when the model has a
+class head.
+
+References:
+  Goodfellow et al. 2014, "Generative Adversarial Nets", eq. (1) and
+  section 3 (the non-saturating generator objective).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import chex
@@ -60,17 +71,45 @@ def minimax_value(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Arra
           + jnp.mean(jax.nn.log_sigmoid(-fake_logits)))
 
 
-def discriminator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
+def _check_smoothing(label_smoothing: float) -> None:
+  if not 0.0 <= label_smoothing < 1.0:
+    raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+
+
+def _real_log_likelihood(real_logits: chex.Array, label_smoothing: float) -> chex.Array:
+  """E[t log D(x) + (1 - t) log(1 - D(x))] with target t = 1 - label_smoothing.
+
+  The smoothed form is only built when smoothing is on, so the unsmoothed
+  loss is exactly the seed's expression.
+  """
+  _check_smoothing(label_smoothing)
+  if label_smoothing == 0.0:
+    return jnp.mean(jax.nn.log_sigmoid(real_logits))
+  return jnp.mean((1.0 - label_smoothing) * jax.nn.log_sigmoid(real_logits)
+                  + label_smoothing * jax.nn.log_sigmoid(-real_logits))
+
+
+def discriminator_loss(real_logits: chex.Array, fake_logits: chex.Array, *,
+                       label_smoothing: float = 0.0) -> chex.Array:
   """The discriminator's loss -V(D, G) (binary cross-entropy, real = 1).
 
   Args:
     real_logits: discriminator logits on data samples.
     fake_logits: discriminator logits on generated samples.
+    label_smoothing: s in [0, 1); real samples get target 1 - s, fakes keep
+      0 (one-sided smoothing).
 
   Returns:
-    Scalar -V(D, G).
+    Scalar -V(D, G); with s > 0,
+    -E[(1-s) log D(x) + s log(1 - D(x))] - E[log(1 - D(G(z)))].
+
+  References:
+    Goodfellow et al. 2014, eq. (1); Salimans et al. 2016, "Improved
+    Techniques for Training GANs", sec. 3.4 (one-sided label smoothing).
   """
-  return -minimax_value(real_logits, fake_logits)
+  _check_logits(real_logits, fake_logits)
+  return -(_real_log_likelihood(real_logits, label_smoothing)
+           + jnp.mean(jax.nn.log_sigmoid(-fake_logits)))
 
 
 def saturating_generator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
@@ -110,27 +149,238 @@ def non_saturating_generator_loss(real_logits: chex.Array,
   return -jnp.mean(jax.nn.log_sigmoid(fake_logits))
 
 
-_REGISTRY: dict[str, GANLoss] = {}
+def wasserstein_critic_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
+  """The WGAN critic's loss E[f(G(z))] - E[f(x)] (it maximises the difference).
+
+  Args:
+    real_logits: critic outputs f(x) on data samples.
+    fake_logits: critic outputs f(G(z)) on generated samples.
+
+  Returns:
+    Scalar E[f(G(z))] - E[f(x)], minus the critic's estimate of the
+    Wasserstein-1 distance when f is 1-Lipschitz (enforce it with a gradient
+    penalty or spectral normalisation).
+
+  References:
+    Arjovsky et al. 2017, "Wasserstein GAN", eq. (3).
+  """
+  _check_logits(real_logits, fake_logits)
+  return jnp.mean(fake_logits) - jnp.mean(real_logits)
 
 
-def register(name: str, d_loss: LossFn, g_loss: LossFn, *, overwrite: bool = False) -> None:
-  """Adds a loss pair to the registry so configs can select it by ``name``."""
+def wasserstein_generator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
+  """The WGAN generator's loss -E[f(G(z))].
+
+  Args:
+    real_logits: unused (the common signature).
+    fake_logits: critic outputs on generated samples.
+
+  Returns:
+    Scalar -E[f(G(z))].
+
+  References:
+    Arjovsky et al. 2017, Algorithm 1.
+  """
+  _check_logits(real_logits, fake_logits)
+  return -jnp.mean(fake_logits)
+
+
+def hinge_discriminator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
+  """The hinge loss E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))].
+
+  Args:
+    real_logits: discriminator outputs on data samples.
+    fake_logits: discriminator outputs on generated samples.
+
+  Returns:
+    Scalar hinge loss; 0 once real outputs are >= 1 and fake ones <= -1.
+
+  References:
+    Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018, eq. (17).
+  """
+  _check_logits(real_logits, fake_logits)
+  return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
+
+
+def least_squares_discriminator_loss(real_logits: chex.Array,
+                                     fake_logits: chex.Array) -> chex.Array:
+  """LSGAN's discriminator loss 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2].
+
+  Uses the 0-1 coding (a = 0 for fakes, b = 1 for reals) on the raw outputs.
+
+  Args:
+    real_logits: discriminator outputs on data samples.
+    fake_logits: discriminator outputs on generated samples.
+
+  Returns:
+    Scalar least-squares loss.
+
+  References:
+    Mao et al. 2017, "Least Squares Generative Adversarial Networks", eq. (9).
+  """
+  _check_logits(real_logits, fake_logits)
+  return 0.5 * jnp.mean(jnp.square(real_logits - 1.0)) + 0.5 * jnp.mean(jnp.square(fake_logits))
+
+
+def least_squares_generator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
+  """LSGAN's generator loss 1/2 E[(D(G(z)) - 1)^2] (target c = 1).
+
+  Args:
+    real_logits: unused (the common signature).
+    fake_logits: discriminator outputs on generated samples.
+
+  Returns:
+    Scalar least-squares loss.
+
+  References:
+    Mao et al. 2017, eq. (9).
+  """
+  _check_logits(real_logits, fake_logits)
+  return 0.5 * jnp.mean(jnp.square(fake_logits - 1.0))
+
+
+def _relativistic_logits(real_logits: chex.Array,
+                         fake_logits: chex.Array) -> tuple[chex.Array, chex.Array]:
+  """C(x_r) - E[C(x_f)] and C(x_f) - E[C(x_r)], the relativistic average logits."""
+  _check_logits(real_logits, fake_logits)
+  return (real_logits - jnp.mean(fake_logits, axis=0),
+          fake_logits - jnp.mean(real_logits, axis=0))
+
+
+def relativistic_discriminator_loss(real_logits: chex.Array, fake_logits: chex.Array, *,
+                                    label_smoothing: float = 0.0) -> chex.Array:
+  """RaGAN's discriminator loss: reals should look more real than the average fake.
+
+  With C the raw critic output and D~(x_r) = sigmoid(C(x_r) - E C(x_f)),
+  D~(x_f) = sigmoid(C(x_f) - E C(x_r)), the loss is
+  -E[log D~(x_r)] - E[log(1 - D~(x_f))]. The averages are over the batch
+  the function sees (under pmap, each device's own slice).
+
+  Args:
+    real_logits: critic outputs C on data samples.
+    fake_logits: critic outputs C on generated samples.
+    label_smoothing: one-sided smoothing of the real target (as in
+      ``discriminator_loss``).
+
+  Returns:
+    Scalar loss.
+
+  References:
+    Jolicoeur-Martineau 2018, "The relativistic discriminator: a key element
+    missing from standard GAN", eqs. (12)-(13) (RaSGAN).
+  """
+  rel_real, rel_fake = _relativistic_logits(real_logits, fake_logits)
+  return -(_real_log_likelihood(rel_real, label_smoothing)
+           + jnp.mean(jax.nn.log_sigmoid(-rel_fake)))
+
+
+def relativistic_generator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
+  """RaGAN's generator loss: the discriminator's with real and fake swapped.
+
+  -E[log D~(x_f)] - E[log(1 - D~(x_r))]; unlike the other generator losses
+  it depends on the real logits too.
+
+  Args:
+    real_logits: critic outputs C on data samples.
+    fake_logits: critic outputs C on generated samples.
+
+  Returns:
+    Scalar loss.
+
+  References:
+    Jolicoeur-Martineau 2018, eq. (13).
+  """
+  rel_real, rel_fake = _relativistic_logits(real_logits, fake_logits)
+  return -(jnp.mean(jax.nn.log_sigmoid(rel_fake)) + jnp.mean(jax.nn.log_sigmoid(-rel_real)))
+
+
+def classifier_loss(class_logits: chex.Array, labels: chex.Array) -> chex.Array:
+  """ACGAN's auxiliary classifier loss: the mean cross-entropy -E[log P(c | x)].
+
+  Args:
+    class_logits: unnormalised class scores [B, K].
+    labels: integer classes [B] in [0, K).
+
+  Returns:
+    Scalar mean cross-entropy (log-softmax form, finite for any logits).
+
+  References:
+    Odena et al. 2017, "Conditional Image Synthesis with Auxiliary Classifier
+    GANs", eq. (2) (L_C).
+  """
+  if class_logits.ndim != 2 or labels.shape != class_logits.shape[:1]:
+    raise ValueError("class logits must be [B, K] and labels [B], got "
+                     f"{class_logits.shape} and {labels.shape}")
+  log_probs = jax.nn.log_softmax(class_logits, axis=-1)
+  return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None].astype(jnp.int32), axis=-1))
+
+
+class _Entry(NamedTuple):
+  loss: GANLoss
+  # The discriminator loss takes a ``label_smoothing`` keyword.
+  smoothable: bool
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register(name: str, d_loss: LossFn, g_loss: LossFn, *, overwrite: bool = False,
+             supports_label_smoothing: bool = False) -> None:
+  """Adds a loss pair to the registry so configs can select it by ``name``.
+
+  Args:
+    name: the config value (``config.loss``).
+    d_loss: ``(real_logits, fake_logits) -> scalar``, minimised by D.
+    g_loss: ``(real_logits, fake_logits) -> scalar``, minimised by G.
+    overwrite: replace an existing entry.
+    supports_label_smoothing: ``d_loss`` takes a keyword ``label_smoothing``
+      (the smoothed real target is 1 - label_smoothing).
+  """
   if name in _REGISTRY and not overwrite:
     raise ValueError(f"loss {name!r} is already registered; pass overwrite=True to replace it")
-  _REGISTRY[name] = GANLoss(d_loss, g_loss)
+  _REGISTRY[name] = _Entry(GANLoss(d_loss, g_loss), supports_label_smoothing)
 
 
-def get(name: str) -> GANLoss:
-  """Returns ``(d_loss, g_loss)`` registered under ``name``."""
+def get(name: str, *, label_smoothing: float = 0.0) -> GANLoss:
+  """Returns ``(d_loss, g_loss)`` registered under ``name``.
+
+  Args:
+    name: one of ``names()``.
+    label_smoothing: one-sided label smoothing of the real targets; must be 0
+      unless ``supports_label_smoothing(name)``.
+
+  Raises:
+    ValueError: unknown name, or smoothing a loss that has no real target.
+  """
   try:
-    return _REGISTRY[name]
+    entry = _REGISTRY[name]
   except KeyError:
     raise ValueError(f"unknown loss {name!r}; known losses: {', '.join(names())}") from None
+  _check_smoothing(label_smoothing)
+  if label_smoothing == 0.0:
+    return entry.loss
+  if not entry.smoothable:
+    raise ValueError(f"loss {name!r} has no real target to smooth; label smoothing applies to "
+                     f"{', '.join(n for n in names() if supports_label_smoothing(n))}")
+  return GANLoss(functools.partial(entry.loss.d_loss, label_smoothing=label_smoothing),
+                 entry.loss.g_loss)
+
+
+def supports_label_smoothing(name: str) -> bool:
+  """Whether ``get(name, label_smoothing=s)`` accepts s > 0."""
+  return name in _REGISTRY and _REGISTRY[name].smoothable
 
 
 def names() -> list[str]:
   return sorted(_REGISTRY)
 
 
-register("minimax", discriminator_loss, saturating_generator_loss)
-register("non_saturating", discriminator_loss, non_saturating_generator_loss)
+register("minimax", discriminator_loss, saturating_generator_loss,
+         supports_label_smoothing=True)
+register("non_saturating", discriminator_loss, non_saturating_generator_loss,
+         supports_label_smoothing=True)
+register("wasserstein", wasserstein_critic_loss, wasserstein_generator_loss)
+register("hinge", hinge_discriminator_loss, wasserstein_generator_loss)
+register("least_squares", least_squares_discriminator_loss, least_squares_generator_loss)
+register("relativistic", relativistic_discriminator_loss, relativistic_generator_loss,
+         supports_label_smoothing=True)

@@ -34,6 +34,15 @@ def get(name: str) -> Factory:
 
 
 def for_player(config: ml_collections.ConfigDict, player: str) -> optax.GradientTransformation:
-  """The optax optimizer of ``player`` ('g' or 'd')."""
+  """The optax optimizer of ``player`` ('g' or 'd').
+
+  With ``config.grad_clip_norm`` > 0 the gradient is first rescaled so its
+  global norm is at most that value (Pascanu et al. 2013, "On the difficulty
+  of training recurrent neural networks", Algorithm 1). Under pmap the step
+  clips the device-averaged gradient, so every device clips alike.
+  """
   learning_rate = {"g": config.g_learning_rate, "d": config.d_learning_rate}[player]
-  return get(config.optimizer)(learning_rate, config)
+  tx = get(config.optimizer)(learning_rate, config)
+  if config.grad_clip_norm > 0:
+    tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
+  return tx

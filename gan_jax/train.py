@@ -11,7 +11,8 @@ Workdir layout::
   config.json          the config of the run (resuming requires the same one)
   metrics.jsonl        one JSON object per log step (and per eval step)
   tensorboard/         event files: the same scalars, sample grids
-  samples/step_NNNNNN.png   grids from one fixed batch of latents
+  samples/step_NNNNNN.png   grids from one fixed batch of latents (EMA generator when
+                            kept; one class per row for a conditional run)
   losses.png           loss curves
   checkpoints/N/       orbax checkpoints (every checkpoint_every steps, at the end)
   summary.json         final step, params_sha256, losses, timing
@@ -20,6 +21,7 @@ Workdir layout::
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -31,15 +33,20 @@ import ml_collections
 import numpy as np
 import tqdm
 
+from gan_jax import augment as augment_lib
 from gan_jax import checkpoint, config as config_lib, data, evaluation, games, losses, networks
 from gan_jax import optimizers
-from gan_jax import reporting
+from gan_jax import regularizers, reporting
 from gan_jax import state as state_lib
 from gan_jax import train_step as train_step_lib
+from gan_jax import vae
 from gan_jax.errors import Interrupted, NonFiniteError
 
 PMAP_AXIS = "batch"
 NUM_SAMPLE_IMAGES = 64
+# Metrics shown in the progress bar, the non-finite error and losses.png
+# (those a run reports: d_loss/g_loss for a GAN, loss for the VAE).
+LOSS_KEYS = ("d_loss", "g_loss", "loss")
 
 
 def game_optimizer(config: ml_collections.ConfigDict) -> Optional[games.GameOptimizer]:
@@ -47,6 +54,32 @@ def game_optimizer(config: ml_collections.ConfigDict) -> Optional[games.GameOpti
   if config.game_optimizer == "none":
     return None
   return games.get(config.game_optimizer, **config.game_hparams.to_dict())
+
+
+def step_options(config: ml_collections.ConfigDict) -> train_step_lib.StepOptions:
+  """The config's regularizer, augmentation, conditioning and EMA settings."""
+  return train_step_lib.StepOptions(
+      num_classes=networks.num_classes(config),
+      aux_classifier=networks.has_aux_classifier(config),
+      aux_classifier_weight=config.aux_classifier_weight,
+      regularizer=None if config.regularizer == "none" else regularizers.get(config.regularizer),
+      regularizer_weight=config.regularizer_weight,
+      regularizer_every=config.regularizer_every,
+      augment=augment_lib.parse_policy(config.diffaugment),
+      ema_decay=config.g_ema_decay)
+
+
+def make_step(config: ml_collections.ConfigDict, generator, discriminator,
+              axis_name: Optional[str] = None) -> train_step_lib.TrainStep:
+  """The config's pure step: the GAN update, or the ELBO step for the VAE baseline."""
+  if config.model == networks.VAE_MODEL:
+    return vae.make_train_step(encoder=discriminator, decoder=generator,
+                               latent_dim=config.latent_dim, axis_name=axis_name)
+  return train_step_lib.make_train_step(
+      generator=generator, discriminator=discriminator,
+      loss=losses.get(config.loss, label_smoothing=config.label_smoothing),
+      latent_dim=config.latent_dim, axis_name=axis_name, game=game_optimizer(config),
+      options=step_options(config))
 
 
 def build(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]):
@@ -58,7 +91,8 @@ def build(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]):
   state = state_lib.create(
       rng=init_key, generator=generator, discriminator=discriminator,
       g_tx=optimizers.for_player(config, "g"), d_tx=optimizers.for_player(config, "d"),
-      latent_dim=config.latent_dim, image_shape=image_shape, game=game_optimizer(config))
+      latent_dim=config.latent_dim, image_shape=image_shape, game=game_optimizer(config),
+      num_classes=networks.num_classes(config), ema=config.g_ema_decay > 0)
   return generator, discriminator, state
 
 
@@ -114,9 +148,10 @@ def _check_finite(window: dict, last_good_step: Optional[int]) -> None:
     step = int(window["step"][i])
     where = (f"the last good checkpoint is step {last_good_step}" if last_good_step is not None
              else "no checkpoint was saved")
+    values = ", ".join(f"{k}={window[k][i]:.4g}" for k in LOSS_KEYS if k in window)
     raise NonFiniteError(
-        f"non-finite loss or gradient at step {step} (d_loss={window['d_loss'][i]:.4g}, "
-        f"g_loss={window['g_loss'][i]:.4g}); {where}; lower the learning rates or change the loss")
+        f"non-finite loss or gradient at step {step} ({values}); {where}; lower the learning "
+        "rates or change the loss")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -130,7 +165,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   start_time = time.time()
   num_devices = jax.device_count()
   config_lib.validate(config, num_devices)
-  dataset = data.load(config.dataset)
+  dataset = data.pad_to_size(data.load(config.dataset), config.image_size)
+  config_lib.check_data(config, dataset.image_shape, dataset.labels)
   config_lib.check_workdir(config, workdir)
   is_primary = jax.process_index() == 0
   if is_primary:
@@ -151,9 +187,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   replicated = num_devices > 1
   axis = PMAP_AXIS if replicated else None
-  step_fn = train_step_lib.make_train_step(
-      generator=generator, discriminator=discriminator, loss=losses.get(config.loss),
-      latent_dim=config.latent_dim, axis_name=axis, game=game_optimizer(config))
+  step_fn = make_step(config, generator, discriminator, axis)
   loop = train_step_lib.compile_train_loop(
       train_step_lib.make_train_loop(
           step_fn, global_batch=config.batch_size, d_steps=config.d_steps_per_g_step,
@@ -161,23 +195,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       pmap_axis=axis)
   data_key, sample_key, eval_key = _run_keys(config.seed)
   fixed_z = train_step_lib.latents(sample_key, NUM_SAMPLE_IMAGES, config.latent_dim)
-  sample = jax.jit(generator.apply)
+  fixed_labels, grid_rows = None, None
+  if networks.num_classes(config):  # One class per row of the grid.
+    per_class = max(1, NUM_SAMPLE_IMAGES // networks.num_classes(config))
+    fixed_labels = train_step_lib.grid_labels(networks.num_classes(config), per_class)
+    fixed_z = train_step_lib.latents(sample_key, len(fixed_labels), config.latent_dim)
+    grid_rows = networks.num_classes(config)
+  sample = jax.jit(functools.partial(train_step_lib.generate, generator))
   images = dataset.images
+  labels = dataset.labels if networks.num_classes(config) else None
   if replicated:
-    device_state, images, data_key = train_step_lib.replicate((state, images, data_key))
+    device_state, images, labels, data_key = train_step_lib.replicate(
+        (state, images, labels, data_key))
     unreplicate = train_step_lib.unreplicate
   else:
     device_state, unreplicate = state, lambda s: s
     images = jax.device_put(images)  # Once: the loop reads batches from it on the device.
+    labels = None if labels is None else jax.device_put(labels)
 
   def write_samples(s: state_lib.GANState, step: int) -> None:
-    grid = reporting.image_grid(np.asarray(sample(s.g.params, fixed_z)))
+    grid = reporting.image_grid(
+        np.asarray(sample(state_lib.generator_variables(s), fixed_z, fixed_labels)), rows=grid_rows)
     reporting.save_png(os.path.join(workdir, "samples", f"step_{step:06d}.png"), grid)
     log.image("samples", step, grid)
 
   evaluate = (evaluation.make_evaluator(
-      generator=generator, discriminator=discriminator, dataset=dataset,
-      num_samples=config.num_eval_samples, latent_dim=config.latent_dim, key=eval_key)
+      config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key)
               if config.eval_every and is_primary else None)
   window = _MetricsWindow(replicated)
   last_log_time, last_log_step, last_record, last_eval = time.time(), start_step, {}, {}
@@ -187,7 +230,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   try:
     with _signals_to_flag() as received:
       while step < config.num_steps:
-        device_state, metrics = loop(device_state, images, data_key)
+        device_state, metrics = loop(device_state, images, data_key, labels)
         window.add(metrics)
         step += config.steps_per_call
         progress.update(config.steps_per_call)
@@ -203,10 +246,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
           last_record["steps_per_sec"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
           last_log_time, last_log_step = now, step
           record = dict(last_record)
-          progress.set_postfix(d_loss=f"{last_record['d_loss']:.3f}",
-                               g_loss=f"{last_record['g_loss']:.3f}", refresh=False)
+          progress.set_postfix({k: f"{last_record[k]:.3f}" for k in LOSS_KEYS if k in last_record},
+                               refresh=False)
         if evaluate is not None and (at(config.eval_every) or done):
-          last_eval = evaluate(unreplicate(device_state))
+          last_eval = evaluate(state_lib.for_inference(unreplicate(device_state)))
           record.update({"eval/" + k: v for k, v in last_eval.items()})
         if record:
           log.write(step, record)
@@ -227,8 +270,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   summary = {
       "step": int(final.step),
       "params_sha256": state_lib.params_sha256(final),
-      **{k: last_record[k] for k in ("d_loss", "g_loss") if k in last_record},
+      **{k: last_record[k] for k in LOSS_KEYS if k in last_record},
       **{"eval/" + k: v for k, v in last_eval.items()},
+      **({"eval_info": evaluate.info} if evaluate is not None else {}),
       "wall_s": time.time() - start_time,
       "resumed_from_step": start_step,
       "num_devices": num_devices,
@@ -239,7 +283,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if not os.path.exists(os.path.join(workdir, "samples", f"step_{step:06d}.png")):
       write_samples(final, step)
     reporting.plot_curves(reporting.read_jsonl(os.path.join(workdir, "metrics.jsonl")),
-                          ("d_loss", "g_loss"), os.path.join(workdir, "losses.png"))
+                          LOSS_KEYS, os.path.join(workdir, "losses.png"))
     with open(summary_path, "w") as f:
       json.dump(summary, f, indent=2)
   return summary

@@ -2,25 +2,43 @@
 
 ``make_train_step`` returns ``train_step(state, batch) -> (state, metrics)``:
 ``d_steps`` discriminator updates (one per slice of ``batch["image"]``, shape
-[d_steps, B, H, W, C] in [-1, 1]) then one generator update. With an
+[d_steps, B, H, W, C] in [-1, 1]; a conditional run also has
+``batch["label"]``, [d_steps, B] int32) then one generator update. With an
 ``axis_name`` it is the per-device body of a ``jax.pmap``: gradients and
-metrics are averaged across devices with ``lax.pmean``.
+metrics are averaged across devices with ``lax.pmean``, and batch norm in a
+module with an ``axis_name`` field computes its statistics over all devices.
+
+``StepOptions`` switches on what the step adds to the plain alternating
+update, all inside the one jitted function: a gradient-penalty regularizer
+(applied lazily every k D steps with ``lax.cond``, no recompilation),
+DiffAugment of everything D sees, class-conditional batches (G gets labels
+drawn from the step key; an ACGAN discriminator's class head adds a
+cross-entropy term), and an EMA of the generator's weights. Batch-norm
+statistics (``state.g_stats``) and spectral-norm vectors (``state.d_stats``)
+are flax collections carried in the state and updated here: BN in train mode
+during the G update, one power iteration per D update (every D call of that
+update uses the same vectors, so they stay identical on all devices).
+Gradient clipping lives in the players' optax chains (``gan_jax.optimizers``).
 
 ``make_train_loop`` fuses ``steps_per_call`` steps into one ``lax.scan`` that
-also draws the batches from a data set held on the device, so the Python loop
-runs once per call, not once per step. ``compile_train_loop`` jit- or
-pmap-compiles it with the state donated.
+also draws the batches (and labels) from a data set held on the device, so
+the Python loop runs once per call, not once per step. ``compile_train_loop``
+jit- or pmap-compiles it with the state donated.
 
 Randomness: step ``s`` uses ``k = fold_in(state.rng, s)`` for its latents and
 ``fold_in(data_key, s)`` for its batch indices. Latent ``j`` of the *global*
 batch comes from ``fold_in(k_phase, j)``; a device draws the latents of its
 own slice of the global batch (its offset is ``axis_index * local_batch``).
-So every device gets different noise, and a run on 1, 2 or 4 devices draws
-the same numbers and takes the same steps up to float reduction order.
+Labels, augmentations and penalty draws follow the same per-example rule
+from their own sub-keys. So every device gets different noise, and a run on
+1, 2 or 4 devices draws the same numbers and takes the same steps up to
+float reduction order (the relativistic loss, whose batch averages are taken
+per device, is the one exception).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Optional
 
 import flax.linen as nn
@@ -29,7 +47,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gan_jax import augment as augment_lib
 from gan_jax import losses as losses_lib
+from gan_jax import regularizers
 from gan_jax.data import to_float
 from gan_jax.games import GameOptimizer
 from gan_jax.state import GANState
@@ -39,44 +59,187 @@ Metrics = dict
 TrainStep = Callable[[GANState, Batch], tuple[GANState, Metrics]]
 
 # fold_in tags that keep the per-step key's uses apart.
-_D_NOISE, _G_NOISE = 0, 1
+_D_NOISE, _G_NOISE, _D_EXTRA, _G_EXTRA = 0, 1, 2, 3
+# fold_in tags under an _EXTRA key.
+_LABELS, _AUGMENT_REAL, _AUGMENT_FAKE, _PENALTY = 0, 1, 2, 3
+
+
+@dataclasses.dataclass(frozen=True)
+class StepOptions:
+  """What the step adds to the plain GAN update; the defaults add nothing.
+
+  Attributes:
+    num_classes: 0 for an unconditional GAN. K > 0: batches carry labels in
+      [0, K), G and D are called with ``labels=`` (real labels for real
+      images, labels drawn from the step key for fakes).
+    aux_classifier: D returns ``(logits, class_logits)`` when called with
+      ``with_class_logits=True`` (ACGAN); both players add
+      ``aux_classifier_weight`` times the class cross-entropy to their loss.
+    aux_classifier_weight: weight of the ACGAN class term.
+    regularizer: a ``gan_jax.regularizers`` penalty added to D's loss, or None.
+    regularizer_weight: its weight (lambda of WGAN-GP, gamma of R1).
+    regularizer_every: k: the penalty is applied on D steps with
+      ``d.step % k == 0`` and scaled by k (lazy regularisation, Karras et al.
+      2020, "Analyzing and Improving the Image Quality of StyleGAN", sec. 3.1).
+    augment: DiffAugment operation names (``gan_jax.augment``), or ().
+    ema_decay: > 0 keeps ``state.g_ema``, updated after each G step as
+      ``ema = decay * ema + (1 - decay) * params`` (Karras et al. 2018,
+      "Progressive Growing of GANs", sec. 4 / Yazici et al. 2019).
+  """
+
+  num_classes: int = 0
+  aux_classifier: bool = False
+  aux_classifier_weight: float = 1.0
+  regularizer: Optional[regularizers.Regularizer] = None
+  regularizer_weight: float = 0.0
+  regularizer_every: int = 1
+  augment: tuple[str, ...] = ()
+  ema_decay: float = 0.0
+
+  def __post_init__(self):
+    if self.aux_classifier and self.num_classes < 2:
+      raise ValueError("an auxiliary classifier needs num_classes >= 2")
+    if self.regularizer_every < 1:
+      raise ValueError(f"regularizer_every must be >= 1, got {self.regularizer_every}")
+    if not 0.0 <= self.ema_decay < 1.0:
+      raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+
+
+def example_keys(key: jax.Array, batch_size: int, offset=0) -> jax.Array:
+  """One key per global batch row offset..offset+batch_size: ``fold_in(key, row)``."""
+  rows = offset + jnp.arange(batch_size)
+  return jax.vmap(lambda i: jax.random.fold_in(key, i))(rows)
 
 
 def latents(key: jax.Array, batch_size: int, latent_dim: int, offset=0) -> jax.Array:
   """Standard normal latents for global batch rows offset..offset+batch_size."""
-  rows = offset + jnp.arange(batch_size)
-  keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(rows)
+  keys = example_keys(key, batch_size, offset)
   return jax.vmap(lambda k: jax.random.normal(k, (latent_dim,)))(keys)
+
+
+def sample_labels(key: jax.Array, batch_size: int, num_classes: int, offset=0) -> jax.Array:
+  """Uniform class labels int32 [batch_size] for global rows offset..offset+batch_size.
+
+  Drawn as floor(K u) from one scalar uniform per example: every per-example
+  draw of the step has the same shape, which XLA compiles once (each distinct
+  shape of random bits costs seconds of CPU compile time).
+  """
+  u = jax.vmap(lambda k: jax.random.uniform(k, ()))(example_keys(key, batch_size, offset))
+  return jnp.minimum(jnp.floor(u * num_classes), num_classes - 1).astype(jnp.int32)
+
+
+def grid_labels(num_classes: int, per_class: int) -> np.ndarray:
+  """0,..,0, 1,..,1, ...: ``per_class`` of each class, for one class per grid row."""
+  return np.repeat(np.arange(num_classes, dtype=np.int32), per_class)
+
+
+def generate(generator: nn.Module, variables: dict, z: jax.Array,
+             labels: Optional[jax.Array] = None) -> jax.Array:
+  """Samples in inference mode (BN running averages) from complete variables.
+
+  Args:
+    generator: the linen module.
+    variables: e.g. ``gan_jax.state.generator_variables(state)``.
+    z: latents [B, latent_dim].
+    labels: int [B] for a conditional generator, else None.
+
+  Returns:
+    Images [B, H, W, C].
+  """
+  return generator.apply(variables, z, **({} if labels is None else {"labels": labels}))
 
 
 def _batch_offset(axis_name: Optional[str], local_batch: int):
   return 0 if axis_name is None else jax.lax.axis_index(axis_name) * local_batch
 
 
+def with_axis_name(module: nn.Module, axis_name: Optional[str]) -> nn.Module:
+  """The module with its ``axis_name`` field set, if it has one (synced batch norm)."""
+  fields = {f.name for f in dataclasses.fields(module)}
+  return module.clone(axis_name=axis_name) if axis_name and "axis_name" in fields else module
+
+
+class _Players:
+  """Uniform calls of G and D whatever collections and conditioning they have.
+
+  A module's extra keyword arguments are passed only when it needs them, so
+  plain modules (``G(z)``, ``D(x)``) work unchanged: ``labels`` for a
+  conditional run, ``train`` for a generator with stats (batch norm),
+  ``update_stats`` for a discriminator with stats (spectral norm),
+  ``with_class_logits`` for an ACGAN discriminator.
+  """
+
+  def __init__(self, generator: nn.Module, discriminator: nn.Module, aux_classifier: bool):
+    self.generator = generator
+    self.discriminator = discriminator
+    self.aux_classifier = aux_classifier
+
+  def generate(self, params: dict, stats: dict, z: jax.Array, labels: Optional[jax.Array],
+               train: bool) -> tuple[jax.Array, dict]:
+    """Images and the (updated, if ``train``) generator stats."""
+    kwargs = {} if labels is None else {"labels": labels}
+    if not stats:
+      return self.generator.apply(params, z, **kwargs), stats
+    variables = {**stats, **params}
+    if not train:
+      return self.generator.apply(variables, z, train=False, **kwargs), stats
+    images, updated = self.generator.apply(variables, z, train=True, mutable=list(stats), **kwargs)
+    return images, dict(updated)
+
+  def discriminate(self, params: dict, stats: dict, x: jax.Array, labels: Optional[jax.Array],
+                   update: bool = False) -> tuple[jax.Array, Optional[jax.Array], dict]:
+    """(logits [B], class logits [B, K] or None, the (updated) D stats)."""
+    kwargs = {} if labels is None else {"labels": labels}
+    if self.aux_classifier:
+      kwargs["with_class_logits"] = True
+    new_stats = stats
+    if not stats:
+      out = self.discriminator.apply(params, x, **kwargs)
+    elif update:
+      out, new_stats = self.discriminator.apply({**stats, **params}, x, update_stats=True,
+                                                mutable=list(stats), **kwargs)
+      new_stats = dict(new_stats)
+    else:
+      out = self.discriminator.apply({**stats, **params}, x, update_stats=False, **kwargs)
+    logits, class_logits = out if self.aux_classifier else (out, None)
+    return logits, class_logits, new_stats
+
+
 def make_train_step(*, generator: nn.Module, discriminator: nn.Module, loss: losses_lib.GANLoss,
                     latent_dim: int, axis_name: Optional[str] = None,
-                    game: Optional[GameOptimizer] = None) -> TrainStep:
+                    game: Optional[GameOptimizer] = None,
+                    options: StepOptions = StepOptions()) -> TrainStep:
   """Builds the pure GAN update.
 
   Without ``game``: the alternating update, ``d_steps`` discriminator steps
   then one generator step, each player with its own optax optimizer. With a
   ``game`` optimizer (``gan_jax.games``): one joint step of both players on
-  the game (loss_x = g_loss, loss_y = d_loss), which needs ``d_steps == 1``.
+  the game (loss_x = g_loss, loss_y = d_loss), which needs ``d_steps == 1``;
+  there stats are updated by one extra forward pass before the joint step
+  and a lazy regularizer is scaled by a 0/k multiplier.
 
   Args:
-    generator: linen module, latents [B, latent_dim] -> images.
-    discriminator: linen module, images -> logits [B].
+    generator: linen module, latents [B, latent_dim] (and labels) -> images.
+    discriminator: linen module, images (and labels) -> logits [B].
     loss: the (d_loss, g_loss) pair, both functions of (real, fake) logits.
     latent_dim: size of z.
     axis_name: the pmap axis to average over, or None on one device.
     game: a game-aware optimizer, or None.
+    options: regularizer, augmentation, conditioning and EMA settings.
 
   Returns:
     ``train_step(state, batch) -> (state, metrics)``; metrics are scalars:
     d_loss, g_loss, d_grad_norm, g_grad_norm, finite (1.0 when every metric
-    is finite), plus d_real/d_fake (mean D(x), D(G(z))) for the alternating
-    update or the game optimizer's own metrics (e.g. cg_iterations).
+    is finite), plus d_real/d_fake (mean sigmoid of D's outputs on the real
+    and fake batches) for the alternating update or the game optimizer's own
+    metrics (e.g. cg_iterations), d_penalty with a regularizer (the
+    unweighted penalty, 0 on D steps that skip it) and d_class_loss/
+    g_class_loss with an auxiliary classifier.
   """
+  generator = with_axis_name(generator, axis_name)
+  players = _Players(generator, discriminator, options.aux_classifier)
+  conditional = options.num_classes > 0
+  policy = options.augment
 
   def average(tree):
     return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
@@ -85,73 +248,186 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module, loss: los
     metrics["finite"] = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values())))).astype(jnp.float32)
     return metrics
 
+  def draw_fake_labels(extra_key, local_batch, offset):
+    if not conditional:
+      return None
+    return sample_labels(jax.random.fold_in(extra_key, _LABELS), local_batch, options.num_classes,
+                         offset)
+
+  def augmented(images, extra_key, tag, offset):
+    if not policy:
+      return images
+    keys = example_keys(jax.random.fold_in(extra_key, tag), images.shape[0], offset)
+    return augment_lib.diff_augment(images, keys, policy)
+
+  def d_objective(d_params, d_stats, real, real_labels, fake, fake_labels, extra_key, offset,
+                  penalty_scale):
+    """D's total loss, and (metrics, the D stats after this step's power iteration)."""
+    real_logits, real_classes, new_stats = players.discriminate(d_params, d_stats, real,
+                                                                real_labels, update=True)
+    fake_logits, fake_classes, _ = players.discriminate(d_params, d_stats, fake, fake_labels)
+    d_loss = loss.d_loss(real_logits, fake_logits)
+    total = d_loss
+    metrics = {"d_loss": d_loss}
+    if options.aux_classifier:
+      d_class = (losses_lib.classifier_loss(real_classes, real_labels)
+                 + losses_lib.classifier_loss(fake_classes, fake_labels))
+      total = total + options.aux_classifier_weight * d_class
+      metrics["d_class_loss"] = d_class
+    if penalty_scale is not None:
+      critic = lambda x, labels: players.discriminate(d_params, d_stats, x, labels)[0]
+      keys = example_keys(jax.random.fold_in(extra_key, _PENALTY), real.shape[0], offset)
+      penalty = options.regularizer(critic, real, fake, keys, real_labels, fake_labels)
+      total = total + penalty_scale * options.regularizer_weight * penalty
+      metrics["d_penalty"] = jnp.where(penalty_scale > 0, penalty, 0.0)
+    return total, (metrics, real_logits, fake_logits, new_stats)
+
+  def d_value_and_grad(d_params, d_step, *args):
+    """value_and_grad of D's loss; a lazy penalty only on every k-th D step."""
+    grad_fn = jax.value_and_grad(d_objective, has_aux=True)
+    if options.regularizer is None:
+      return grad_fn(d_params, *args, None)
+    every = options.regularizer_every
+    if every == 1:
+      return grad_fn(d_params, *args, 1.0)
+
+    def without_penalty(p):
+      (total, (metrics, *rest)), grads = grad_fn(p, *args, None)
+      return (total, (dict(metrics, d_penalty=jnp.zeros((), jnp.float32)), *rest)), grads
+
+    # Same output structure in both branches; only the taken one runs.
+    return jax.lax.cond(d_step % every == 0, lambda p: grad_fn(p, *args, float(every)),
+                        without_penalty, d_params)
+
+  def ema_update(state, g_params):
+    if options.ema_decay == 0.0:
+      return state.g_ema
+    decay = options.ema_decay
+    return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.g_ema, g_params)
+
   def game_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
     real_batches = batch["image"]
     if real_batches.shape[0] != 1:
       raise ValueError("game optimizers take one discriminator batch per step (d_steps == 1)")
     real, local_batch = real_batches[0], real_batches.shape[1]
+    offset = _batch_offset(axis_name, local_batch)
+    real_labels = batch["label"][0] if conditional else None
     step_key = jax.random.fold_in(state.rng, state.step)
-    z = latents(jax.random.fold_in(step_key, _G_NOISE), local_batch, latent_dim,
-                _batch_offset(axis_name, local_batch))
+    extra_key = jax.random.fold_in(step_key, _G_EXTRA)
+    z = latents(jax.random.fold_in(step_key, _G_NOISE), local_batch, latent_dim, offset)
+    labels = draw_fake_labels(extra_key, local_batch, offset)
+    real_in = augmented(real, extra_key, _AUGMENT_REAL, offset)
+    # Stats first (BN averages of this batch, one power iteration); the joint
+    # step then differentiates losses that read these stats and write nothing.
+    _, g_stats = players.generate(state.g.params, state.g_stats, z, labels, train=True)
+    _, _, d_stats = players.discriminate(state.d.params, state.d_stats, real_in, real_labels,
+                                         update=True)
+    penalty_scale = None
+    if options.regularizer is not None:
+      every = options.regularizer_every
+      penalty_scale = jnp.where(state.d.step % every == 0, float(every), 0.0)
+
+    def fake_images(g_params):
+      return augmented(players.generate(g_params, state.g_stats, z, labels, train=True)[0],
+                       extra_key, _AUGMENT_FAKE, offset)
 
     def logits(g_params, d_params):
-      fake = generator.apply(g_params, z)
-      return discriminator.apply(d_params, real), discriminator.apply(d_params, fake)
+      fake = fake_images(g_params)
+      return (players.discriminate(d_params, d_stats, real_in, real_labels),
+              players.discriminate(d_params, d_stats, fake, labels))
 
+    def g_total(g_params, d_params):
+      (real_logits, _, _), (fake_logits, fake_classes, _) = logits(g_params, d_params)
+      total = loss.g_loss(real_logits, fake_logits)
+      if options.aux_classifier:
+        total = total + options.aux_classifier_weight * losses_lib.classifier_loss(
+            fake_classes, labels)
+      return total
+
+    def d_total(g_params, d_params):
+      return d_objective(d_params, d_stats, real_in, real_labels, fake_images(g_params), labels,
+                         extra_key, offset, penalty_scale)[0]
+
+    if conditional or policy or state.g_stats or state.d_stats or options.regularizer is not None:
+      loss_x, loss_y = g_total, d_total
+    else:  # The seed's exact expressions.
+      def plain_logits(g_params, d_params):
+        fake = generator.apply(g_params, z)
+        return discriminator.apply(d_params, real), discriminator.apply(d_params, fake)
+
+      loss_x = lambda g, d: loss.g_loss(*plain_logits(g, d))
+      loss_y = lambda g, d: loss.d_loss(*plain_logits(g, d))
     g_params, d_params, game_state, game_metrics = game.step(
-        lambda g, d: loss.g_loss(*logits(g, d)), lambda g, d: loss.d_loss(*logits(g, d)),
-        state.g.params, state.d.params, state.game, reduce=average)
+        loss_x, loss_y, state.g.params, state.d.params, state.game, reduce=average)
     renamed = {"loss_x": "g_loss", "loss_y": "d_loss", "grad_norm_x": "g_grad_norm",
                "grad_norm_y": "d_grad_norm"}
     metrics = {renamed.get(k, k): jnp.asarray(v, jnp.float32) for k, v in game_metrics.items()}
     new_state = state.replace(
         step=state.step + 1, game=game_state,
         g=state.g.replace(params=g_params, step=state.g.step + 1),
-        d=state.d.replace(params=d_params, step=state.d.step + 1))
+        d=state.d.replace(params=d_params, step=state.d.step + 1),
+        g_stats=g_stats, d_stats=d_stats, g_ema=ema_update(state, g_params))
     return new_state, with_finite_flag(metrics)
 
   def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
     real_batches = batch["image"]
+    label_batches = batch["label"] if conditional else None
     d_steps, local_batch = real_batches.shape[:2]
     offset = _batch_offset(axis_name, local_batch)
     step_key = jax.random.fold_in(state.rng, state.step)
     d_keys = jax.random.split(jax.random.fold_in(step_key, _D_NOISE), d_steps)
+    d_extra_keys = jax.random.split(jax.random.fold_in(step_key, _D_EXTRA), d_steps)
 
-    def d_update(d_state, inputs):
-      real, key = inputs
-      fake = generator.apply(state.g.params, latents(key, local_batch, latent_dim, offset))
-
-      def d_objective(d_params):
-        real_logits = discriminator.apply(d_params, real)
-        fake_logits = discriminator.apply(d_params, fake)
-        return loss.d_loss(real_logits, fake_logits), (real_logits, fake_logits)
-
-      (d_loss, (real_logits, fake_logits)), grads = jax.value_and_grad(
-          d_objective, has_aux=True)(d_state.params)
+    def d_update(carry, inputs):
+      d_state, d_stats = carry
+      real, real_labels, key, extra_key = inputs
+      labels = draw_fake_labels(extra_key, local_batch, offset)
+      z = latents(key, local_batch, latent_dim, offset)
+      # G in train mode (batch statistics); its BN averages move in the G update.
+      fake = players.generate(state.g.params, state.g_stats, z, labels, train=True)[0]
+      real_in = augmented(real, extra_key, _AUGMENT_REAL, offset)
+      fake_in = augmented(fake, extra_key, _AUGMENT_FAKE, offset)
+      (_, (metrics, real_logits, fake_logits, new_stats)), grads = d_value_and_grad(
+          d_state.params, d_state.step, d_stats, real_in, real_labels, fake_in, labels,
+          extra_key, offset)
       grads = average(grads)
-      metrics = {"d_loss": d_loss, "d_grad_norm": optax.tree.norm(grads),
-                 "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
-                 "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
-      return d_state.apply_gradients(grads=grads), metrics
+      metrics = dict(metrics, d_grad_norm=optax.tree.norm(grads),
+                     d_real=jnp.mean(jax.nn.sigmoid(real_logits)),
+                     d_fake=jnp.mean(jax.nn.sigmoid(fake_logits)))
+      return (d_state.apply_gradients(grads=grads), new_stats), metrics
 
-    d_state, d_metrics = jax.lax.scan(d_update, state.d, (real_batches, d_keys))
+    (d_state, d_stats), d_metrics = jax.lax.scan(
+        d_update, (state.d, state.d_stats), (real_batches, label_batches, d_keys, d_extra_keys))
     d_metrics = jax.tree.map(lambda m: m[-1], d_metrics)
 
     z = latents(jax.random.fold_in(step_key, _G_NOISE), local_batch, latent_dim, offset)
-    real = real_batches[-1]
+    g_extra_key = jax.random.fold_in(step_key, _G_EXTRA)
+    labels = draw_fake_labels(g_extra_key, local_batch, offset)
+    real = augmented(real_batches[-1], g_extra_key, _AUGMENT_REAL, offset)
+    real_labels = None if label_batches is None else label_batches[-1]
 
     def g_objective(g_params):
       # The real logits do not depend on G; they are here because some losses
       # (the minimax value, relativistic losses) are functions of both.
-      real_logits = discriminator.apply(d_state.params, real)
-      fake_logits = discriminator.apply(d_state.params, generator.apply(g_params, z))
-      return loss.g_loss(real_logits, fake_logits)
+      fake, g_stats = players.generate(g_params, state.g_stats, z, labels, train=True)
+      fake = augmented(fake, g_extra_key, _AUGMENT_FAKE, offset)
+      real_logits = players.discriminate(d_state.params, d_stats, real, real_labels)[0]
+      fake_logits, fake_classes, _ = players.discriminate(d_state.params, d_stats, fake, labels)
+      g_loss = loss.g_loss(real_logits, fake_logits)
+      if not options.aux_classifier:
+        return g_loss, (g_loss, {}, g_stats)
+      g_class = losses_lib.classifier_loss(fake_classes, labels)
+      return g_loss + options.aux_classifier_weight * g_class, (g_loss, {"g_class_loss": g_class},
+                                                                 g_stats)
 
-    g_loss, g_grads = jax.value_and_grad(g_objective)(state.g.params)
+    (_, (g_loss, g_extra, g_stats)), g_grads = jax.value_and_grad(
+        g_objective, has_aux=True)(state.g.params)
     g_grads = average(g_grads)
-    metrics = dict(d_metrics, g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
+    metrics = dict(d_metrics, g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads), **g_extra)
     metrics = average(metrics)
-    new_state = state.replace(step=state.step + 1, g=state.g.apply_gradients(grads=g_grads), d=d_state)
+    g = state.g.apply_gradients(grads=g_grads)
+    new_state = state.replace(step=state.step + 1, g=g, d=d_state, g_stats=g_stats,
+                              d_stats=d_stats, g_ema=ema_update(state, g.params))
     return new_state, with_finite_flag(metrics)
 
   return train_step if game is None else game_step
@@ -169,12 +445,15 @@ def make_train_loop(train_step: TrainStep, *, global_batch: int, d_steps: int,
     axis_name: the pmap axis, or None.
 
   Returns:
-    ``loop(state, images, data_key) -> (state, metrics)`` where ``images`` is
-    the whole uint8 data set [N, H, W, C] and every metric has a leading
-    [steps_per_call] axis. ``metrics["step"]`` holds each step's index.
+    ``loop(state, images, data_key, labels=None) -> (state, metrics)`` where
+    ``images`` is the whole uint8 data set [N, H, W, C], ``labels`` its int32
+    labels [N] for a conditional run (gathered with the same indices into
+    ``batch["label"]``), and every metric has a leading [steps_per_call]
+    axis. ``metrics["step"]`` holds each step's index.
   """
 
-  def loop(state: GANState, images: jax.Array, data_key: jax.Array):
+  def loop(state: GANState, images: jax.Array, data_key: jax.Array,
+           labels: Optional[jax.Array] = None):
     num_devices = 1 if axis_name is None else jax.lax.psum(1, axis_name)
     local_batch = global_batch // num_devices
 
@@ -185,7 +464,10 @@ def make_train_loop(train_step: TrainStep, *, global_batch: int, d_steps: int,
       idx = jax.lax.dynamic_slice_in_dim(idx, _batch_offset(axis_name, local_batch),
                                          local_batch, axis=1)
       step = state.step
-      state, metrics = train_step(state, {"image": to_float(images[idx])})
+      batch = {"image": to_float(images[idx])}
+      if labels is not None:
+        batch["label"] = labels[idx].astype(jnp.int32)
+      state, metrics = train_step(state, batch)
       return state, dict(metrics, step=step)
 
     return jax.lax.scan(body, state, None, length=steps_per_call)

@@ -21,9 +21,40 @@ def get_config() -> ml_collections.ConfigDict:
   config.latent_dim = 100
   config.hidden_dims = (128, 128)
   config.leaky_relu_slope = 0.2
+  # Convolutional models ('dcgan', 'sngan_resnet'): base channel count, and
+  # G's x2 up-convolution: 'subpixel' (conv, depth-to-space; the fastest on
+  # CPU, see benchmarks/upsample_timing.py), 'transpose' or 'resize'.
+  config.width = 64
+  config.upsample = "subpixel"
+  # Pad images with zeros to image_size x image_size (0: keep the data's
+  # size); e.g. 32 puts 28x28 MNIST into the SNGAN ResNet's 32x32.
+  config.image_size = 0
+  # Class conditioning: 'none', 'projection' (conditional BN in G, projection
+  # D) or 'acgan' (conditional BN in G, auxiliary classifier in D), over
+  # num_classes classes (data labels must lie in [0, num_classes)).
+  config.conditioning = "none"
+  config.num_classes = 10
+  config.aux_classifier_weight = 1.0  # ACGAN: weight of the class cross-entropy.
 
   # Game: loss pair from gan_jax.losses, one optax optimizer per player.
+  # Losses: gan_jax.losses.names(), e.g. 'non_saturating', 'wasserstein',
+  # 'hinge', 'least_squares', 'relativistic'.
   config.loss = "non_saturating"
+  # One-sided label smoothing of D's real targets (0: off; e.g. 0.1), for
+  # the cross-entropy losses (minimax, non_saturating, relativistic).
+  config.label_smoothing = 0.0
+  # D regularizer from gan_jax.regularizers ('none', 'gp', 'gp_one_sided',
+  # 'dragan', 'r1', 'r2'), its weight (lambda, or gamma for r1/r2), and lazy
+  # application every k D steps (scaled by k).
+  config.regularizer = "none"
+  config.regularizer_weight = 10.0
+  config.regularizer_every = 1
+  config.spectral_norm = False  # Spectral normalisation of every D layer.
+  # DiffAugment policy for everything D sees, e.g. 'color,translation,cutout'
+  # ('' : off).
+  config.diffaugment = ""
+  config.g_ema_decay = 0.0  # EMA of G's weights for samples/eval (0: off; e.g. 0.999).
+  config.grad_clip_norm = 0.0  # Clip each player's gradient global norm (0: off).
   config.optimizer = "adam"
   config.g_learning_rate = 2e-4
   config.d_learning_rate = 2e-4
@@ -46,7 +77,17 @@ def get_config() -> ml_collections.ConfigDict:
   config.sample_every = 5_000  # Sample grid from a fixed z; 0: only at the end.
   config.checkpoint_every = 10_000  # 0: only at the end.
   config.keep_checkpoints = 3
-  config.num_eval_samples = 2_000
+  config.num_eval_samples = 2_000  # Generated and real images per evaluation.
+  # Features for FID/KID/precision-recall (gan_jax.features): 'classifier' (a
+  # small CNN trained once on the data set's labelled training split, for
+  # 28x28 to 32x32 grayscale images, cached), 'inception' (the FID InceptionV3;
+  # needs eval_inception_weights) or 'pixels'. Data the choice cannot serve
+  # (e.g. no labels) fall back to 'pixels', without class metrics.
+  config.eval_features = "classifier"
+  config.eval_classifier_cache_dir = "~/.cache/gan_jax/classifiers"
+  # The .npz of FID Inception weights (make it with
+  # gan_jax.features.convert_inception; never downloaded). '' : none.
+  config.eval_inception_weights = ""
   config.progress_bar = True
 
   return config

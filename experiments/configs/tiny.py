@@ -15,5 +15,6 @@ def get_config():
   config.sample_every = 20
   config.checkpoint_every = 20
   config.num_eval_samples = 100
+  config.eval_features = "pixels"  # No classifier training in smoke runs.
   config.progress_bar = False
   return config

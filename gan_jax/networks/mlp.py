@@ -14,6 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gan_jax.networks import layers
+
 
 class MLPGenerator(nn.Module):
   """Maps latents [B, latent_dim] to images [B, *image_shape] in [-1, 1]."""
@@ -32,14 +34,21 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-  """Maps images [B, H, W, C] to one logit per image, shape [B]."""
+  """Maps images [B, H, W, C] to one logit per image, shape [B].
+
+  With ``spectral_norm`` every dense layer is spectrally normalised (Miyato
+  et al. 2018); the parameters are the same, the power-iteration vectors live
+  in the ``spectral`` collection and are stored when ``update_stats``.
+  """
 
   hidden_dims: Sequence[int]
   negative_slope: float = 0.2
+  spectral_norm: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, update_stats: bool = False) -> jax.Array:
+    sn = dict(spectral_norm=self.spectral_norm, update_stats=update_stats)
     h = x.reshape((x.shape[0], -1))
     for width in self.hidden_dims:
-      h = nn.leaky_relu(nn.Dense(width)(h), self.negative_slope)
-    return nn.Dense(1)(h)[:, 0]
+      h = nn.leaky_relu(layers.maybe_sn(nn.Dense(width), h, **sn), self.negative_slope)
+    return layers.maybe_sn(nn.Dense(1), h, **sn)[:, 0]

@@ -1,5 +1,12 @@
 """Runs the fused training loop on 1 device and pmapped over all devices; prints max diffs.
 
+Two settings: ``mlp`` (the seed's tiny MLP GAN, 2 D steps per G step) and
+``zoo``: a DCGAN with batch norm in G (statistics synced over devices), a
+spectrally normalised D, the WGAN-GP gradient penalty and an EMA generator.
+(Labels, DiffAugment and lazy penalties draw per example with the same
+global-row rule; their split invariance is unit-tested.) The last line is a
+JSON object keyed by setting.
+
 Run with XLA_FLAGS=--xla_force_host_platform_device_count=N set before jax is imported.
 """
 
@@ -11,39 +18,71 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.configs import tiny
-from gan_jax import losses, train, train_step
+from gan_jax import networks, train, train_step
 
-config = tiny.get_config()
-config.d_steps_per_g_step = 2
-images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1), np.uint8))
-generator, discriminator, state = train.build(config, (28, 28, 1))
-data_key = jax.random.PRNGKey(7)
-steps = 3
+STEPS = 3
 
 
-def run(axis):
-  step_fn = train_step.make_train_step(generator=generator, discriminator=discriminator,
-                                       loss=losses.get(config.loss), latent_dim=config.latent_dim,
-                                       axis_name=axis)
-  loop = train_step.make_train_loop(step_fn, global_batch=config.batch_size, d_steps=2,
-                                    steps_per_call=steps, axis_name=axis)
-  if axis is None:
-    return jax.jit(loop)(state, images, data_key)
-  out = jax.pmap(loop, axis_name=axis)(*train_step.replicate((state, images, data_key)))
-  return train_step.unreplicate(out)
+def mlp_config():
+  config = tiny.get_config()
+  config.d_steps_per_g_step = 2
+  return config, (28, 28, 1)
 
 
-single_state, single_metrics = run(None)
-multi_state, multi_metrics = run("batch")
-diff = lambda a, b: max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
-                        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
-print(json.dumps({
-    "devices": jax.local_device_count(),
-    "params_max_diff": diff((single_state.g.params, single_state.d.params),
-                            (multi_state.g.params, multi_state.d.params)),
-    "params_max_change": diff((single_state.g.params, single_state.d.params),
-                              (state.g.params, state.d.params)),
-    "metrics_max_diff": diff(single_metrics, multi_metrics),
-    "steps": [int(single_state.step), int(multi_state.step)],
-}))
+def zoo_config():
+  config = tiny.get_config()
+  config.model = "dcgan"
+  config.width = 4
+  config.latent_dim = 8
+  config.loss = "hinge"
+  config.spectral_norm = True
+  config.regularizer = "gp"
+  config.regularizer_weight = 1.0
+  config.g_ema_decay = 0.5
+  return config, (12, 12, 1)
+
+
+def compare(config, image_shape):
+  rng = np.random.default_rng(0)
+  images = jnp.asarray(rng.integers(0, 256, (64,) + image_shape, np.uint8))
+  labels = (jnp.asarray(rng.integers(0, config.num_classes, 64), jnp.int32)
+            if networks.num_classes(config) else None)
+  generator, discriminator, state = train.build(config, image_shape)
+  data_key = jax.random.PRNGKey(7)
+
+  def run(axis):
+    step_fn = train.make_step(config, generator, discriminator, axis)
+    loop = train_step.make_train_loop(step_fn, global_batch=config.batch_size,
+                                      d_steps=config.d_steps_per_g_step, steps_per_call=STEPS,
+                                      axis_name=axis)
+    if axis is None:
+      return jax.jit(loop)(state, images, data_key, labels)
+    out = jax.pmap(loop, axis_name=axis)(*train_step.replicate((state, images, data_key, labels)))
+    return train_step.unreplicate(out)
+
+  single_state, single_metrics = run(None)
+  multi_state, multi_metrics = run("batch")
+  diff = lambda a, b: max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+                          for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  trained = lambda s: (s.g.params, s.d.params, s.g_ema)
+  return {
+      "devices": jax.local_device_count(),
+      "params_max_diff": diff(trained(single_state), trained(multi_state)),
+      "params_max_change": diff(trained(single_state), trained(state)),
+      "stats_max_diff": (diff((single_state.g_stats, single_state.d_stats),
+                              (multi_state.g_stats, multi_state.d_stats))
+                         if single_state.g_stats or single_state.d_stats else 0.0),
+      "stats_max_change": (diff((single_state.g_stats, single_state.d_stats),
+                                (state.g_stats, state.d_stats))
+                           if state.g_stats or state.d_stats else 0.0),
+      "stats_collections": sorted(list(state.g_stats) + list(state.d_stats)),
+      "metrics_max_diff": diff(single_metrics, multi_metrics),
+      "metric_names": sorted(single_metrics),
+      "steps": [int(single_state.step), int(multi_state.step)],
+  }
+
+
+settings = sys.argv[1:] or ["mlp", "zoo"]
+report = {name: compare(*{"mlp": mlp_config, "zoo": zoo_config}[name]()) for name in settings}
+print(json.dumps(report))
 sys.stdout.flush()

@@ -1,0 +1,18 @@
+"""DCGAN (Radford et al. 2016) with the non-saturating loss on 28x28 MNIST (mnist_5k).
+
+G: z(100) -> 7x7x128 -> 14x14x64 -> 28x28x1 with batch norm and ReLU, tanh
+out; D: strided 4x4 convs 64 -> 128, leaky ReLU 0.2, a dense logit. Adam
+(2e-4, beta1 0.5) for both players, batch 64: the paper's settings.
+"""
+
+from experiments.configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.model = "dcgan"
+  config.loss = "non_saturating"
+  config.width = 64
+  config.latent_dim = 100
+  config.num_steps = 20_000
+  return config

@@ -1,0 +1,172 @@
+"""Evaluates a run's newest checkpoint into eval.json.
+
+Usage: ``python -m experiments.evaluate --workdir DIR [--num_samples N]``.
+
+Rebuilds the run from ``DIR/config.json`` (keys the file lacks, from runs made
+before they existed, come from experiments/configs/default.py and are listed
+in the output), restores the newest checkpoint and writes ``DIR/eval.json``:
+every metric of ``gan_jax.evaluation`` with its value, the numbers of real
+and generated images, the real split, and the feature extractor's name and
+hash (and the classifier's test accuracy). The latents and real images are
+those of the run's training-time evaluations, so with the same number of
+samples the numbers equal the run's last ``eval/`` record.
+
+Flags override the run's evaluation settings: ``--features``,
+``--classifier_cache_dir``, ``--inception_weights``; ``--parzen`` adds the
+Parzen-window log-likelihood (Goodfellow et al. 2014) of ``--num_samples``
+test images, its bandwidth chosen on as many training images.
+
+A missing workdir, config.json or checkpoint is a one-line ``error: ...`` and
+exit status 2; nothing is written then.
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app, flags, logging
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory to evaluate.", required=True)
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", None,
+                                    "Generated and real images; default the run's "
+                                    "config.num_eval_samples.", lower_bound=1)
+_FEATURES = flags.DEFINE_string("features", None,
+                                "Feature extractor (gan_jax.features); default the run's "
+                                "config.eval_features.")
+_CACHE_DIR = flags.DEFINE_string("classifier_cache_dir", None,
+                                 "Where trained classifiers are cached; default the run's.")
+_INCEPTION = flags.DEFINE_string("inception_weights", None,
+                                 ".npz of FID Inception weights; default the run's.")
+_PARZEN = flags.DEFINE_bool("parzen", False, "Also compute the Parzen-window log-likelihood.")
+
+
+def _fail(message: str) -> None:
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def _load_config(workdir: str):
+  """The run's config: config.json over the defaults; and the keys taken from the defaults."""
+  import ml_collections
+  from experiments.configs import default
+  from gan_jax.errors import UserError
+
+  path = os.path.join(workdir, "config.json")
+  if not os.path.isfile(path):
+    raise UserError(f"workdir {workdir!r} has no config.json; is it a run directory?")
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise UserError(f"{path} is unreadable ({e})") from None
+  if not isinstance(saved, dict):
+    raise UserError(f"{path} does not hold a config (a JSON object)")
+  merged = default.get_config().to_dict()
+  from_defaults = sorted(set(merged) - set(saved))
+  merged.update(saved)
+  return ml_collections.ConfigDict(merged), from_defaults
+
+
+def evaluate(workdir: str) -> dict:
+  """Evaluates ``workdir``'s newest checkpoint; returns what is written to eval.json."""
+  from gan_jax.errors import UserError
+
+  start = time.time()
+  # The checks that need no JAX first, so a bad workdir fails fast.
+  if not os.path.isdir(workdir):
+    raise UserError(f"workdir {workdir!r} does not exist or is not a directory")
+  config, from_defaults = _load_config(workdir)
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(ckpt_dir) or not any(d.isdigit() for d in os.listdir(ckpt_dir)):
+    raise UserError(f"workdir {workdir!r} has no checkpoint to evaluate")
+  overrides = {"eval_features": _FEATURES.value, "eval_classifier_cache_dir": _CACHE_DIR.value,
+               "eval_inception_weights": _INCEPTION.value}
+  for key, value in overrides.items():
+    if value is not None:
+      config[key] = value
+
+  import jax
+  from gan_jax import checkpoint, config as config_lib, data, evaluation, train
+  from gan_jax import state as state_lib
+
+  config_lib.validate(config, 1)  # Device count is a training matter.
+  dataset = data.pad_to_size(data.load(config.dataset), config.image_size)
+  generator, discriminator, template = train.build(config, dataset.image_shape)
+  mngr = checkpoint.manager(workdir, config.keep_checkpoints)
+  try:
+    state = checkpoint.restore_latest(mngr, template)
+  except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
+    raise UserError(f"cannot restore the newest checkpoint of {workdir!r} with its config.json "
+                    f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+  if state is None:
+    raise UserError(f"workdir {workdir!r} has no checkpoint to evaluate")
+  eval_key = train._run_keys(config.seed)[2]  # pylint: disable=protected-access
+  evaluator = evaluation.make_evaluator(
+      config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key,
+      num_samples=_NUM_SAMPLES.value)
+  inference_state = state_lib.for_inference(state)
+  values = evaluator(inference_state)
+  records = evaluator.describe(values)
+  if _PARZEN.value:
+    num = evaluator.info["num_fake"]
+    validation, test = evaluation.parzen_splits(dataset, num, jax.random.fold_in(eval_key, 1))
+    parzen = evaluation.parzen_log_likelihood(evaluator.generate(inference_state), validation,
+                                              test)
+    for name, value in parzen.items():
+      records[name] = {"value": value, "num_real": len(test), "num_validation": len(validation),
+                       "num_fake": num, "split": "eval" if dataset.eval_images is not None
+                       else "train", "features": "pixels", "features_hash": None}
+  info = evaluator.info
+  return {
+      "workdir": os.path.abspath(workdir),
+      "step": int(state.step),
+      "params_sha256": state_lib.params_sha256(state),
+      "dataset": config.dataset,
+      "features": info["features"],
+      "features_hash": info["features_hash"],
+      "classifier_test_accuracy": info.get("classifier_test_accuracy"),
+      "split": info["split"],
+      "num_real": info["num_real"],
+      "num_fake": info["num_fake"],
+      "metrics": records,
+      "info": info,
+      "config_keys_from_defaults": from_defaults,
+      "wall_s": time.time() - start,
+  }
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  logging.set_verbosity(logging.WARNING)
+  from gan_jax.errors import UserError
+
+  workdir = _WORKDIR.value
+  try:
+    result = evaluate(workdir)
+  except UserError as e:
+    _fail(str(e))
+  path = os.path.join(workdir, "eval.json")
+  with open(path + ".tmp", "w") as f:
+    json.dump(result, f, indent=2)
+  os.replace(path + ".tmp", path)
+  shown = ", ".join(f"{k}={result['metrics'][k]['value']:.4g}"
+                    for k in ("fid", "kid", "precision", "recall", "class_kl")
+                    if k in result["metrics"])
+  accuracy = result["classifier_test_accuracy"]
+  print(f"wrote {path}: step {result['step']}, {result['features']} features"
+        + (f" (test accuracy {accuracy:.4f})" if accuracy is not None else "")
+        + f", {result['num_fake']} samples: {shown}", flush=True)
+
+
+def _parse_flags(argv):
+  """absl's parser, with a bad or missing flag reported in one line."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _fail(str(e).splitlines()[0])
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=_parse_flags)

@@ -1,0 +1,124 @@
+"""DCGAN / SNGAN ResNet / conditional heads / spectral norm: shapes and defining properties."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.configs import default
+from gan_jax import networks
+from gan_jax.networks import layers, mlp
+
+KEY = jax.random.PRNGKey(0)
+
+
+def _config(**overrides):
+  config = default.get_config()
+  config.width, config.latent_dim = 4, 8
+  for k, v in overrides.items():
+    config[k] = v
+  return config
+
+
+def _shapes(config, image_shape, labels=None, batch=3):
+  """Output shapes from tracing init/apply (jax.eval_shape: nothing is compiled)."""
+  arch = networks.get(config.model)
+  g, d = arch.make_generator(config, image_shape), arch.make_discriminator(config, image_shape)
+  z = jnp.zeros((batch, config.latent_dim))
+  x = jnp.zeros((batch,) + image_shape)
+  kw = {} if labels is None else {"labels": jnp.zeros((batch,), jnp.int32)}
+  g_vars = jax.eval_shape(lambda: g.init(KEY, z, **kw))
+  d_vars = jax.eval_shape(lambda: d.init(KEY, x, **kw))
+  images = jax.eval_shape(lambda v: g.apply(v, z, **kw), g_vars)
+  logits = jax.eval_shape(lambda v: d.apply(v, x, **kw), d_vars)
+  return images.shape, logits.shape, sorted(g_vars), sorted(d_vars)
+
+
+@pytest.mark.parametrize("upsample", layers.upsample_names())
+@pytest.mark.parametrize("image_shape", [(28, 28, 1), (32, 32, 3)])
+def test_dcgan_shapes(upsample, image_shape):
+  images, logits, g_cols, d_cols = _shapes(_config(model="dcgan", upsample=upsample), image_shape)
+  assert images == (3,) + image_shape and logits == (3,)
+  assert g_cols == ["batch_stats", "params"] and d_cols == ["params"]
+
+
+@pytest.mark.parametrize("conditioning", layers.CONDITIONING)
+def test_sngan_resnet_shapes(conditioning):
+  config = _config(model="sngan_resnet", spectral_norm=True, conditioning=conditioning,
+                   num_classes=5)
+  labels = None if conditioning == "none" else True
+  images, logits, g_cols, d_cols = _shapes(config, (32, 32, 3), labels)
+  assert images == (3, 32, 32, 3) and logits == (3,)
+  assert g_cols == ["batch_stats", "params"] and d_cols == ["params", "spectral"]
+
+
+def test_factories_refuse_what_they_cannot_build():
+  with pytest.raises(ValueError, match="image_size=32"):
+    networks.check(_config(model="sngan_resnet"), (28, 28, 1))
+  with pytest.raises(ValueError, match="divisible by 4"):
+    networks.check(_config(model="dcgan"), (30, 30, 1))
+  with pytest.raises(ValueError, match="unconditional"):
+    networks.check(_config(conditioning="acgan"), (28, 28, 1))
+  networks.check(_config(model="dcgan"), (12, 12, 1))  # Any side divisible by 4.
+
+
+def test_depth_to_space_matches_numpy():
+  x = np.arange(2 * 3 * 2 * 12, dtype=np.float32).reshape(2, 3, 2, 12)
+  expected = np.zeros((2, 6, 4, 3), np.float32)
+  for i in range(2):
+    for j in range(2):
+      expected[:, i::2, j::2, :] = x[..., (2 * i + j) * 3:(2 * i + j + 1) * 3]
+  np.testing.assert_array_equal(layers.depth_to_space(jnp.asarray(x)), expected)
+
+
+def test_subpixel_starts_as_a_nearest_upsampling():
+  # ICNR init: the four sub-pixel channel groups share one kernel, so after
+  # depth-to-space every 2x2 block of the output is constant.
+  kernel = np.asarray(layers._icnr(layers.kernel_init)(KEY, (3, 3, 4, 12)))
+  for group in range(1, 4):
+    np.testing.assert_array_equal(kernel[..., group * 3:(group + 1) * 3], kernel[..., :3])
+  conv_out = jnp.tile(jax.random.normal(KEY, (1, 5, 5, 3)), (1, 1, 1, 4))
+  y = np.asarray(layers.depth_to_space(conv_out))
+  np.testing.assert_array_equal(y[:, 0::2, 0::2], y[:, 1::2, 1::2])
+  np.testing.assert_array_equal(y[:, 0::2, 0::2], y[:, 0::2, 1::2])
+
+
+def test_chunked_init_has_lecun_scale():
+  kernel = np.asarray(layers.kernel_init(KEY, (3, 3, 64, 40)))  # Several 4096-number chunks.
+  assert kernel.shape == (3, 3, 64, 40) and np.abs(kernel).max() <= 2 / 0.8796 / 24 + 1e-6
+  np.testing.assert_allclose(kernel.std(), 1 / 24, rtol=0.05)  # 1 / sqrt(fan_in = 576).
+  flat = kernel.reshape(-1)
+  assert not np.allclose(flat[:4096], flat[4096:8192])  # Each chunk has its own key.
+
+
+def test_acgan_head_returns_class_logits_when_asked():
+  config = _config(model="dcgan", conditioning="acgan", num_classes=3)
+  d = networks.get("dcgan").make_discriminator(config, (12, 12, 1))
+  x, y = jnp.zeros((4, 12, 12, 1)), jnp.zeros((4,), jnp.int32)
+  d_vars = jax.eval_shape(lambda: d.init(KEY, x, labels=y))
+  logits, class_logits = jax.eval_shape(lambda v: d.apply(v, x, with_class_logits=True), d_vars)
+  assert logits.shape == (4,) and class_logits.shape == (4, 3)
+  # Plain calls (evaluators) get the logits only.
+  assert jax.eval_shape(lambda v: d.apply(v, x), d_vars).shape == (4,)
+
+
+def test_spectral_norm_power_iteration_finds_the_top_singular_value():
+  d = mlp.MLPDiscriminator(hidden_dims=(16,), spectral_norm=True)
+  x = jax.random.normal(KEY, (2, 4, 4, 1))
+  variables = d.init(KEY, x)
+  assert sorted(variables) == ["params", "spectral"]
+  assert jax.tree.map(jnp.shape, variables["params"]) == jax.tree.map(
+      jnp.shape, mlp.MLPDiscriminator(hidden_dims=(16,)).init(KEY, x)["params"])
+
+  @jax.jit
+  def iterate(variables):
+    _, updated = d.apply(variables, x, update_stats=True, mutable=["spectral"])
+    return {**variables, **updated}
+
+  for _ in range(30):
+    variables = iterate(variables)
+  kernel = np.asarray(variables["params"]["Dense_0"]["kernel"])
+  sigma = float(variables["spectral"]["SpectralNorm_0"]["Dense_0/kernel/sigma"])
+  np.testing.assert_allclose(sigma, np.linalg.svd(kernel, compute_uv=False)[0], rtol=1e-3)
+  # Without update_stats nothing is stored (evaluators call it this way).
+  assert d.apply(variables, x).shape == (2,)
