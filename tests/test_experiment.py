@@ -40,23 +40,30 @@ def _hash(config, workdir):
   return train.train_and_evaluate(config, str(workdir))["params_sha256"]
 
 
-def test_same_seed_same_params_other_seed_different(tiny_config, tmp_path):
-  tiny_config.num_steps = 10
-  a = _hash(tiny_config, tmp_path / "a")
-  b = _hash(tiny_config, tmp_path / "b")
-  tiny_config.seed = 1
-  c = _hash(tiny_config, tmp_path / "c")
+@pytest.fixture
+def quick_config(tiny_config):
+  """The tiny config without evaluation: these tests are about the training state."""
+  tiny_config.eval_every = 0
+  return tiny_config
+
+
+def test_same_seed_same_params_other_seed_different(quick_config, tmp_path):
+  quick_config.num_steps = 10
+  a = _hash(quick_config, tmp_path / "a")
+  b = _hash(quick_config, tmp_path / "b")
+  quick_config.seed = 1
+  c = _hash(quick_config, tmp_path / "c")
   assert a == b
   assert a != c
 
 
-def test_rerun_resumes_and_extends(tiny_config, tmp_path):
-  tiny_config.num_steps = 20
-  full = tiny_config.copy_and_resolve_references()
+def test_rerun_resumes_and_extends(quick_config, tmp_path):
+  quick_config.num_steps = 20
+  full = quick_config.copy_and_resolve_references()
   full.num_steps = 40
   reference = _hash(full, tmp_path / "full")
-  first = train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
-  again = train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  first = train.train_and_evaluate(quick_config, str(tmp_path / "run"))
+  again = train.train_and_evaluate(quick_config, str(tmp_path / "run"))
   assert again == first  # Complete: nothing retrained or overwritten.
   extended = train.train_and_evaluate(full, str(tmp_path / "run"))
   assert extended["resumed_from_step"] == 20
@@ -65,27 +72,27 @@ def test_rerun_resumes_and_extends(tiny_config, tmp_path):
   assert steps == sorted(set(steps))
 
 
-def test_workdir_with_another_config_is_refused(tiny_config, tmp_path):
-  tiny_config.num_steps = 10
-  train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+def test_workdir_with_another_config_is_refused(quick_config, tmp_path):
+  quick_config.num_steps = 10
+  train.train_and_evaluate(quick_config, str(tmp_path / "run"))
   before = open(tmp_path / "run" / "summary.json").read()
-  tiny_config.seed = 5
+  quick_config.seed = 5
   with pytest.raises(UserError, match="different config .*seed"):
-    train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+    train.train_and_evaluate(quick_config, str(tmp_path / "run"))
   assert open(tmp_path / "run" / "summary.json").read() == before
 
 
-def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path):
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(quick_config, tmp_path):
   d_loss, g_loss = losses.get("non_saturating")
   losses.register("flaky_for_test", d_loss, g_loss, overwrite=True)
-  tiny_config.loss = "flaky_for_test"
-  tiny_config.num_steps = 20
+  quick_config.loss = "flaky_for_test"
+  quick_config.num_steps = 20
   workdir = tmp_path / "run"
-  train.train_and_evaluate(tiny_config, str(workdir))
+  train.train_and_evaluate(quick_config, str(workdir))
   losses.register("flaky_for_test", d_loss, lambda r, f: g_loss(r, f) * jnp.nan, overwrite=True)
-  tiny_config.num_steps = 40
+  quick_config.num_steps = 40
   with pytest.raises(NonFiniteError, match="at step 20 .*last good checkpoint is step 20"):
-    train.train_and_evaluate(tiny_config, str(workdir))
+    train.train_and_evaluate(quick_config, str(workdir))
   assert sorted(os.listdir(workdir / "checkpoints")) == ["20"]
 
 
