@@ -96,8 +96,8 @@ def dataset_table(dataset: str, optimizers: Sequence[str], runs: list[dict[str, 
   num_modes = mog.mixtures.get(dataset).modes.shape[0]
   lines = [
       f"| optimizer | loss | steps | modes (of {num_modes}) | high quality % | reverse KL "
-      f"| wall s / run | seeds |" + (" target met |" if dataset == "grid" else ""),
-      "|---|---|---|---|---|---|---|---|" + ("---|" if dataset == "grid" else ""),
+      f"| wall s / run | seeds | diverged |" + (" target met |" if dataset == "grid" else ""),
+      "|---|---|---|---|---|---|---|---|---|" + ("---|" if dataset == "grid" else ""),
   ]
   for name in optimizers:
     mine = [r for r in runs if r["dataset"] == dataset and r["optimizer"] == name]
@@ -112,6 +112,7 @@ def dataset_table(dataset: str, optimizers: Sequence[str], runs: list[dict[str, 
         _fmt(*mean_se([r["reverse_kl"] for r in mine]), total, 3),
         _fmt(*mean_se([r["wall_s"] for r in mine]), total, 0),
         str(total),
+        str(sum(not r["finite"] for r in mine)),
     ]
     if dataset == "grid":
       cells.append(f"{sum(meets_target(r) for r in mine)}/{total}")
@@ -144,7 +145,11 @@ def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str]
       "mode; a mode is captured with at least one high-quality sample; reverse KL is "
       "KL(mode histogram of the high-quality samples || uniform) "
       "(`gan_jax.metrics.mode_coverage.mixture_mode_stats`). Wall time per run includes "
-      "compilation and evaluation. Settings per optimizer: `experiments/mog.py` `SETTINGS`.",
+      "compilation and evaluation; the seeds of one optimizer share its compiled code, so "
+      "the first seed pays for the compilation. Settings per optimizer: "
+      "`experiments/mog.py` `SETTINGS`. A run whose losses became non-finite stops there "
+      "and counts as diverged (0 modes, 0% high quality, reverse KL undefined); means of the "
+      "reverse KL are over the runs where it is defined (n given when fewer than all).",
       "",
   ]
   for dataset in datasets:
