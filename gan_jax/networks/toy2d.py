@@ -4,11 +4,15 @@ G: z -> hidden -> ... -> 2 with a *linear* output (the data are not bounded
 to [-1, 1]: the grid's modes sit at +-4); D: 2 -> hidden -> ... -> 1 logit.
 Hidden layers use leaky ReLU (``negative_slope=0`` gives ReLU).
 
-The shapes follow the 2-D experiments of the mode-collapse literature (fully
-connected ReLU networks with a 2-D output; Metz et al. 2017, appendix A;
-Srivastava et al. 2017, appendix; Lin et al. 2018, section 5), at a smaller
-width so that a run takes minutes on a CPU; the benchmark's widths are set in
-``experiments/mog.py``.
+Both take a fixed ``scale``: G multiplies its output by it and D divides its
+input by it, which is the same as training on data divided by ``scale`` (e.g.
+the grid's extent, 4, so that the data lie in [-1, 1]).
+
+Fully connected ReLU-type networks with a 2-D output are what the 2-D
+experiments of the mode-collapse literature use (Metz et al. 2017, "Unrolled
+GANs"; Srivastava et al. 2017, "VEEGAN"; Lin et al. 2018, "PacGAN"), there
+wider (PacGAN's G: 4 x 400 units with batch norm); the benchmark's widths are
+set in ``experiments/mog.py`` so that a run takes minutes on a CPU.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class Toy2DGenerator(nn.Module):
     hidden_dims: widths of the hidden layers.
     out_dim: dimension of the points (2 for the benchmark).
     negative_slope: slope of the leaky ReLU for negative inputs.
+    scale: the output is ``scale`` times the last dense layer's.
   """
 
   hidden_dims: Sequence[int]
@@ -47,6 +52,7 @@ class Toy2DDiscriminator(nn.Module):
   Attributes:
     hidden_dims: widths of the hidden layers.
     negative_slope: slope of the leaky ReLU for negative inputs.
+    scale: the input is divided by ``scale`` first.
   """
 
   hidden_dims: Sequence[int]
