@@ -9,7 +9,8 @@ from gan_jax.errors import UserError
 
 
 @pytest.mark.parametrize("name,hparams", [("cgd", {"lr": 1e-3, "cg_max_iters": 3}),
-                                          ("extra_adam", {"lr_x": 2e-4, "lr_y": 2e-4})])
+                                          ("extra_adam", {"lr_x": 2e-4, "lr_y": 2e-4}),
+                                          ("lookahead", {"k": 3})])
 def test_game_optimizer_trains_by_config(tiny_config, tmp_path, name, hparams):
   tiny_config.loss = "minimax"
   tiny_config.game_optimizer = name

@@ -33,6 +33,9 @@ def test_every_name_builds_and_steps_with_defaults(name):
   x = {"a": jnp.array([0.5, -0.2]), "b": jnp.array(0.3)}
   y = jnp.array([0.1, 0.4])
   state = opt.init(x, y)
+  # A train step donates params and optimizer state together: no shared buffers.
+  param_ids = {id(leaf) for leaf in jax.tree.leaves((x, y))}
+  assert not param_ids & {id(leaf) for leaf in jax.tree.leaves(state)}
   new_x, new_y, new_state, metrics = jax.jit(
       lambda x, y, s: opt.step(_game, _neg_game, x, y, s))(x, y, state)
   assert jax.tree.structure(new_x) == jax.tree.structure(x)

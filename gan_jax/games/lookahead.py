@@ -70,7 +70,10 @@ def lookahead(inner: Union[str, GameOptimizer] = "simultaneous_gda", k: int = 5,
     raise ValueError("lookahead: inner_hparams only applies when inner is a name")
 
   def init(x: Params, y: Params) -> LookaheadState:
-    return LookaheadState(inner.init(x, y), x, y, jnp.zeros((), jnp.int32))
+    # Copies, not the parameter arrays themselves: a train step that donates
+    # its state would otherwise donate the same buffer twice.
+    copy = lambda tree: jax.tree.map(jnp.copy, tree)
+    return LookaheadState(inner.init(x, y), copy(x), copy(y), jnp.zeros((), jnp.int32))
 
   def step(loss_x: LossFn, loss_y: LossFn, x: Params, y: Params, state: LookaheadState,
            reduce: Reduce = base.identity):
