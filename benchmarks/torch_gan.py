@@ -1,10 +1,19 @@
-"""PyTorch reference of the seed MLP GAN step, for experiments.benchmark only.
+"""PyTorch references of gan_jax's training step, for experiments.benchmark only.
 
-The same networks, loss and optimizer as gan_jax's default config: G z(100)
--> 128 -> 128 -> 784 (tanh), D 784 -> 128 -> 128 -> 1, leaky ReLU 0.2, the
-non-saturating loss with logits, Adam(2e-4, betas=(0.5, 0.999)) per player,
-one D step then one G step, fresh latents every step. torch is an optional
-dependency of the benchmark: nothing in gan_jax or its tests imports this.
+The same networks, loss and optimizer as gan_jax's configs:
+
+- MLP (``experiments/configs/default.py``): G z(100) -> 128 -> 128 -> 784
+  (tanh), D 784 -> 128 -> 128 -> 1, leaky ReLU 0.2.
+- DCGAN (``experiments/configs/dcgan.py``, 28x28): G z(100) -> dense 7x7x128
+  -> BN, ReLU -> x2 up-conv to 64 -> BN, ReLU -> x2 up-conv to 1 -> tanh;
+  D strided 4x4 convs 64, 128 with leaky ReLU 0.2, a dense logit. The x2
+  up-conv is gan_jax's default sub-pixel one (3x3 conv to 4x the channels,
+  then pixel shuffle), or DCGAN's 4x4 stride-2 transposed convolution.
+
+Both use the non-saturating loss with logits, Adam(2e-4, betas=(0.5, 0.999))
+per player, one D step then one G step, fresh latents every step. torch is
+an optional dependency of the benchmark: nothing in gan_jax or its tests
+imports this.
 """
 
 from __future__ import annotations
@@ -32,6 +41,30 @@ def mlp_discriminator(in_dim: int, hidden: Sequence[int]) -> nn.Module:
     layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
     width = h
   return nn.Sequential(*layers, nn.Linear(width, 1))
+
+
+def dcgan_generator(latent_dim: int, width: int, channels: int, upsample: str) -> nn.Module:
+  """28x28 DCGAN generator; ``upsample`` is "subpixel" or "transpose"."""
+
+  def up(c_in: int, c_out: int) -> list[nn.Module]:
+    if upsample == "subpixel":
+      return [nn.Conv2d(c_in, 4 * c_out, 3, padding=1), nn.PixelShuffle(2)]
+    if upsample == "transpose":
+      return [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)]
+    raise ValueError(f"unknown upsample {upsample!r}; known: subpixel, transpose")
+
+  return nn.Sequential(
+      nn.Linear(latent_dim, 7 * 7 * 2 * width), nn.Unflatten(1, (2 * width, 7, 7)),
+      nn.BatchNorm2d(2 * width), nn.ReLU(),
+      *up(2 * width, width), nn.BatchNorm2d(width), nn.ReLU(),
+      *up(width, channels), nn.Tanh())
+
+
+def dcgan_discriminator(width: int, channels: int) -> nn.Module:
+  return nn.Sequential(
+      nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+      nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+      nn.Flatten(), nn.Linear(2 * width * 7 * 7, 1))
 
 
 def make_step(generator: nn.Module, discriminator: nn.Module, latent_dim: int,
@@ -83,4 +116,14 @@ def build_mlp(batch: int, image_shape=(1, 28, 28), latent_dim: int = 100, hidden
                             nn.Unflatten(1, image_shape))
   discriminator = mlp_discriminator(out_dim, hidden)
   real = torch.rand(batch, *image_shape, device=device) * 2 - 1
+  return generator.to(device), discriminator.to(device), real
+
+
+def build_dcgan(batch: int, upsample: str = "subpixel", latent_dim: int = 100, width: int = 64,
+                seed: int = 0, device: str = "cpu"):
+  """The 28x28x1 DCGAN pair and a real batch in NCHW (torch's native layout)."""
+  torch.manual_seed(seed)
+  generator = dcgan_generator(latent_dim, width, 1, upsample)
+  discriminator = dcgan_discriminator(width, 1)
+  real = torch.rand(batch, 1, 28, 28, device=device) * 2 - 1
   return generator.to(device), discriminator.to(device), real

@@ -11,8 +11,10 @@ prints one JSON line per implementation:
 - ``gan_jax_pmap``: the fused loop under pmap on 1, 2, 4 forced host devices
   (``--devices``), run in subprocesses; on a CPU these are simulated devices
   sharing the same cores, labelled so;
-- ``torch_eager`` and ``torch_compile``: ``benchmarks/torch_gan.py`` (only
-  when torch is installed; it is not a gan_jax dependency);
+- ``torch_eager`` and ``torch_compile``: ``benchmarks/torch_gan.py``, the
+  same networks (for DCGAN also ``torch_eager_transpose``, the classic
+  transposed-convolution generator), only when torch is installed; it is not
+  a gan_jax dependency;
 - ``summary``: the ratios gan_jax / torch, the model's FLOPs per step (XLA's
   cost analysis of the compiled step), this machine's float32 matmul peak
   measured in the same run, and the share of it each gan_jax variant reaches.
@@ -182,14 +184,25 @@ def _torch_rows() -> list[dict]:
   except ImportError:
     return [{"impl": "torch", "skipped": "torch is not installed (pip install torch==2.13.0)"}]
   from benchmarks import torch_gan
-  if _MODEL.value != "mlp" or _OPTIMIZER.value != "adam":
-    return [{"impl": "torch", "skipped": "the PyTorch reference covers the MLP with Adam"}]
-  rows = []
+  if _OPTIMIZER.value != "adam":
+    return [{"impl": "torch", "skipped": "the PyTorch reference uses Adam only"}]
   device = "cuda" if torch.cuda.is_available() else "cpu"
-  for impl in ("torch_eager", "torch_compile"):
-    generator, discriminator, real = torch_gan.build_mlp(_BATCH.value, device=device)
+
+  def build(upsample: str):
+    if _MODEL.value == "mlp":
+      return torch_gan.build_mlp(_BATCH.value, device=device)
+    return torch_gan.build_dcgan(_BATCH.value, upsample, device=device)
+
+  # (row, DCGAN up-convolution, torch.compile?): the same network as gan_jax's
+  # default, and for DCGAN also the classic transposed-convolution generator.
+  variants = [("torch_eager", "subpixel", False), ("torch_compile", "subpixel", True)]
+  if _MODEL.value == "dcgan":
+    variants.append(("torch_eager_transpose", "transpose", False))
+  rows = []
+  for impl, upsample, compiled in variants:
+    generator, discriminator, real = build(upsample)
     step = torch_gan.make_step(generator, discriminator, latent_dim=100)
-    if impl == "torch_compile":
+    if compiled:
       try:
         step = torch.compile(step)
         step(real)
@@ -199,6 +212,7 @@ def _torch_rows() -> list[dict]:
     rates = torch_gan.steps_per_sec(step, real, steps=_STEPS.value, repeats=_REPEATS.value)
     rows.append({"impl": impl, "torch": torch.__version__, "torch_device": device,
                  "threads": torch.get_num_threads(),
+                 **({"upsample": upsample} if _MODEL.value == "dcgan" else {}),
                  "steps_per_sec": statistics.median(rates)})
   return rows
 

@@ -22,10 +22,11 @@ exit status 2; nothing is written then.
 
 import json
 import os
-import sys
 import time
 
 from absl import app, flags, logging
+
+from experiments import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory to evaluate.", required=True)
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", None,
@@ -40,10 +41,6 @@ _INCEPTION = flags.DEFINE_string("inception_weights", None,
                                  ".npz of FID Inception weights; default the run's.")
 _PARZEN = flags.DEFINE_bool("parzen", False, "Also compute the Parzen-window log-likelihood.")
 
-
-def _fail(message: str) -> None:
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
 
 
 def _load_config(workdir: str):
@@ -146,7 +143,7 @@ def main(argv):
   try:
     result = evaluate(workdir)
   except UserError as e:
-    _fail(str(e))
+    cli.fail(str(e))
   path = os.path.join(workdir, "eval.json")
   with open(path + ".tmp", "w") as f:
     json.dump(result, f, indent=2)
@@ -160,13 +157,6 @@ def main(argv):
         + f", {result['num_fake']} samples: {shown}", flush=True)
 
 
-def _parse_flags(argv):
-  """absl's parser, with a bad or missing flag reported in one line."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    _fail(str(e).splitlines()[0])
-
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

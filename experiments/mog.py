@@ -53,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments import cli
 from gan_jax import games
 from gan_jax import losses
 from gan_jax import mixtures
@@ -603,16 +604,8 @@ def resolve_settings(optimizer: str, args: argparse.Namespace) -> Settings:
   return settings
 
 
-class _Parser(argparse.ArgumentParser):
-  """argparse with one-line errors (``error: ...``, exit status 2)."""
-
-  def error(self, message: str):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def make_parser() -> argparse.ArgumentParser:
-  parser = _Parser(prog="python -m experiments.mog", description=__doc__.splitlines()[0])
+def make_parser() -> cli.ArgumentParser:
+  parser = cli.ArgumentParser(prog="python -m experiments.mog", description=__doc__.splitlines()[0])
   parser.add_argument("--dataset", required=True, choices=mixtures.names())
   parser.add_argument("--optimizer", required=True,
                       help=f"one of {', '.join(optimizer_names())}")

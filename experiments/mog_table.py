@@ -22,7 +22,6 @@ References:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -34,6 +33,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from experiments import cli
 from experiments import mog
 
 # The grid target of the benchmark: every mode, >= 90% high-quality samples,
@@ -221,16 +221,8 @@ def write_figure(path: str, optimizers: Sequence[str], datasets: Sequence[str],
   plt.close(fig)
 
 
-class _Parser(argparse.ArgumentParser):
-  """argparse with one-line errors (``error: ...``, exit status 2)."""
-
-  def error(self, message: str):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = _Parser(prog="python -m experiments.mog_table", description=__doc__.splitlines()[0])
+  parser = cli.ArgumentParser(prog="python -m experiments.mog_table", description=__doc__.splitlines()[0])
   parser.add_argument("--seeds", type=int, default=5, help="seeds 0..SEEDS-1 (default 5)")
   parser.add_argument("--optimizers", nargs="+", default=None,
                       help="default: adam and every registered game optimizer")

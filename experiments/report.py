@@ -14,10 +14,11 @@ one-line ``error: ...`` and exit status 2; nothing is written then.
 import json
 import math
 import os
-import sys
 from typing import Optional
 
 from absl import app, flags
+
+from experiments import cli
 
 _OUT = flags.DEFINE_string("out", None, "Directory for report.md and metrics.png.", required=True)
 _METRICS = flags.DEFINE_list(
@@ -28,10 +29,6 @@ _METRICS = flags.DEFINE_list(
 _CONFIG_COLUMNS = ("model", "loss", "dataset", "seed")
 
 
-def _fail(message: str) -> None:
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
-
 
 def _read_json(path: str) -> Optional[dict]:
   if not os.path.isfile(path):
@@ -40,9 +37,9 @@ def _read_json(path: str) -> Optional[dict]:
     with open(path) as f:
       value = json.load(f)
   except (OSError, json.JSONDecodeError) as e:
-    _fail(f"{path} is unreadable ({e})")
+    cli.fail(f"{path} is unreadable ({e})")
   if not isinstance(value, dict):
-    _fail(f"{path} does not hold a JSON object")
+    cli.fail(f"{path} does not hold a JSON object")
   return value
 
 
@@ -51,13 +48,13 @@ def load_run(run_dir: str) -> dict:
   from gan_jax import reporting
 
   if not os.path.isdir(run_dir):
-    _fail(f"run directory {run_dir!r} does not exist or is not a directory")
+    cli.fail(f"run directory {run_dir!r} does not exist or is not a directory")
   summary = _read_json(os.path.join(run_dir, "summary.json"))
   evaluated = _read_json(os.path.join(run_dir, "eval.json"))
   config = _read_json(os.path.join(run_dir, "config.json")) or {}
   history = reporting.read_jsonl(os.path.join(run_dir, "metrics.jsonl"))
   if summary is None and evaluated is None and not history:
-    _fail(f"run directory {run_dir!r} has no summary.json, eval.json or metrics.jsonl; "
+    cli.fail(f"run directory {run_dir!r} has no summary.json, eval.json or metrics.jsonl; "
           "is it a training workdir?")
   run = {"dir": run_dir, "config": config, "history": history,
          "wall_s": (summary or {}).get("wall_s")}
@@ -166,11 +163,11 @@ def plot(runs: list[dict], metric_names: list[str], path: str) -> list[str]:
 def main(argv):
   run_dirs = argv[1:]
   if not run_dirs:
-    _fail("give at least one run directory: python -m experiments.report RUN_DIR ... --out DIR")
+    cli.fail("give at least one run directory: python -m experiments.report RUN_DIR ... --out DIR")
   runs = [load_run(d) for d in run_dirs]  # All checked before anything is written.
   out = _OUT.value
   if os.path.exists(out) and not os.path.isdir(out):
-    _fail(f"--out {out!r} exists and is not a directory")
+    cli.fail(f"--out {out!r} exists and is not a directory")
   os.makedirs(out, exist_ok=True)
   table = markdown_table(runs, _METRICS.value)
   with open(os.path.join(out, "report.md"), "w") as f:
@@ -180,13 +177,6 @@ def main(argv):
   print(f"wrote {os.path.join(out, 'report.md')} and {os.path.join(out, 'metrics.png')}")
 
 
-def _parse_flags(argv):
-  """absl's parser, with a bad or missing flag reported in one line."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    _fail(str(e).splitlines()[0])
-
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -15,6 +15,8 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from experiments import cli
+
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "default.py")
 
 config_flags.DEFINE_config_file("config", _DEFAULT_CONFIG, "Experiment config file.",
@@ -38,15 +40,14 @@ def _parse_flags(argv):
     flags.FLAGS.config.to_dict()  # config_flags defers file errors to first use.
     return argv
   except OSError as e:
-    print(f"error: cannot load config file {flags.FLAGS['config'].config_filename!r} "
-          f"({str(e).splitlines()[-1].strip()})", file=sys.stderr)
+    cli.fail(f"cannot load config file {flags.FLAGS['config'].config_filename!r} "
+             f"({str(e).splitlines()[-1].strip()})")
   except (AttributeError, KeyError) as e:  # ml_collections: no such config key.
     from gan_jax.config import known_keys
-    print(f"error: unknown config key {str(e).strip(chr(34))} on the command line; known keys: "
-          f"{', '.join(known_keys())}", file=sys.stderr)
+    cli.fail(f"unknown config key {str(e).strip(chr(34))} on the command line; known keys: "
+             f"{', '.join(known_keys())}")
   except (flags.Error, ValueError, TypeError) as e:
-    print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
-  sys.exit(2)
+    cli.fail(str(e).splitlines()[0])
 
 
 def main(argv):
@@ -68,8 +69,7 @@ def main(argv):
   try:
     summary = train.train_and_evaluate(flags.FLAGS.config, workdir)
   except (UserError, NonFiniteError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1 if isinstance(e, NonFiniteError) else 2)
+    cli.fail(str(e), 1 if isinstance(e, NonFiniteError) else 2)
   except Interrupted as e:
     print(f"interrupted: {e}", file=sys.stderr)
     sys.exit(128 + e.signum)

@@ -154,6 +154,63 @@ def _check_finite(window: dict, last_good_step: Optional[int]) -> None:
         "rates or change the loss")
 
 
+def _load_checked(config: ml_collections.ConfigDict, workdir: str) -> data.Dataset:
+  """Validates the config, the data and the workdir before anything is written."""
+  config_lib.validate(config, jax.device_count())
+  dataset = data.pad_to_size(data.load(config.dataset), config.image_size)
+  config_lib.check_data(config, dataset.image_shape, dataset.labels)
+  config_lib.check_workdir(config, workdir)
+  return dataset
+
+
+def _compiled_loop(config: ml_collections.ConfigDict, generator, discriminator,
+                   axis: Optional[str]):
+  """``steps_per_call`` train steps in one compiled call (pmapped over ``axis`` if set)."""
+  step_fn = make_step(config, generator, discriminator, axis)
+  return train_step_lib.compile_train_loop(
+      train_step_lib.make_train_loop(
+          step_fn, global_batch=config.batch_size, d_steps=config.d_steps_per_g_step,
+          steps_per_call=config.steps_per_call, axis_name=axis),
+      pmap_axis=axis)
+
+
+def _sample_writer(config: ml_collections.ConfigDict, generator, sample_key: jax.Array,
+                   workdir: str, log: reporting.MetricsLog):
+  """A function (state, step) -> None that saves a grid from one fixed batch of latents.
+
+  A conditional run's grid has one class per row.
+  """
+  num_classes = networks.num_classes(config)
+  labels, rows, count = None, None, NUM_SAMPLE_IMAGES
+  if num_classes:
+    labels = train_step_lib.grid_labels(num_classes, max(1, NUM_SAMPLE_IMAGES // num_classes))
+    rows, count = num_classes, len(labels)
+  fixed_z = train_step_lib.latents(sample_key, count, config.latent_dim)
+  sample = jax.jit(functools.partial(train_step_lib.generate, generator))
+
+  def write(s: state_lib.GANState, step: int) -> None:
+    images = np.asarray(sample(state_lib.generator_variables(s), fixed_z, labels))
+    grid = reporting.image_grid(images, rows=rows)
+    reporting.save_png(_sample_path(workdir, step), grid)
+    log.image("samples", step, grid)
+
+  return write
+
+
+def _sample_path(workdir: str, step: int) -> str:
+  return os.path.join(workdir, "samples", f"step_{step:06d}.png")
+
+
+def _log_record(window: _MetricsWindow, step: int, since: tuple[float, int],
+                last_checkpoint: Optional[int]) -> dict:
+  """Means of the window's step metrics plus steps/s since ``since`` = (time, step)."""
+  fetched = window.fetch()
+  _check_finite(fetched, last_checkpoint)
+  record = {k: float(np.mean(v)) for k, v in fetched.items() if k not in ("step", "finite")}
+  record["steps_per_sec"] = (step - since[1]) / max(time.time() - since[0], 1e-9)
+  return record
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (or resumes) the GAN of ``config`` in ``workdir``; returns the summary.
 
@@ -163,11 +220,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     Interrupted: SIGINT/SIGTERM arrived; a checkpoint was saved first.
   """
   start_time = time.time()
-  num_devices = jax.device_count()
-  config_lib.validate(config, num_devices)
-  dataset = data.pad_to_size(data.load(config.dataset), config.image_size)
-  config_lib.check_data(config, dataset.image_shape, dataset.labels)
-  config_lib.check_workdir(config, workdir)
+  dataset = _load_checked(config, workdir)
   is_primary = jax.process_index() == 0
   if is_primary:
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
@@ -182,81 +235,54 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if start_step >= config.num_steps and os.path.exists(summary_path):
     with open(summary_path) as f:
       return json.load(f)  # Already complete: nothing to do, nothing overwritten.
-  last_checkpoint = mngr.latest_step()
-  log = reporting.MetricsLog(workdir, start_step, enabled=is_primary)
 
-  replicated = num_devices > 1
-  axis = PMAP_AXIS if replicated else None
-  step_fn = make_step(config, generator, discriminator, axis)
-  loop = train_step_lib.compile_train_loop(
-      train_step_lib.make_train_loop(
-          step_fn, global_batch=config.batch_size, d_steps=config.d_steps_per_g_step,
-          steps_per_call=config.steps_per_call, axis_name=axis),
-      pmap_axis=axis)
   data_key, sample_key, eval_key = _run_keys(config.seed)
-  fixed_z = train_step_lib.latents(sample_key, NUM_SAMPLE_IMAGES, config.latent_dim)
-  fixed_labels, grid_rows = None, None
-  if networks.num_classes(config):  # One class per row of the grid.
-    per_class = max(1, NUM_SAMPLE_IMAGES // networks.num_classes(config))
-    fixed_labels = train_step_lib.grid_labels(networks.num_classes(config), per_class)
-    fixed_z = train_step_lib.latents(sample_key, len(fixed_labels), config.latent_dim)
-    grid_rows = networks.num_classes(config)
-  sample = jax.jit(functools.partial(train_step_lib.generate, generator))
+  replicated = jax.device_count() > 1
   images = dataset.images
   labels = dataset.labels if networks.num_classes(config) else None
   if replicated:
-    device_state, images, labels, data_key = train_step_lib.replicate(
-        (state, images, labels, data_key))
+    state, images, labels, data_key = train_step_lib.replicate((state, images, labels, data_key))
     unreplicate = train_step_lib.unreplicate
-  else:
-    device_state, unreplicate = state, lambda s: s
-    images = jax.device_put(images)  # Once: the loop reads batches from it on the device.
-    labels = None if labels is None else jax.device_put(labels)
-
-  def write_samples(s: state_lib.GANState, step: int) -> None:
-    grid = reporting.image_grid(
-        np.asarray(sample(state_lib.generator_variables(s), fixed_z, fixed_labels)), rows=grid_rows)
-    reporting.save_png(os.path.join(workdir, "samples", f"step_{step:06d}.png"), grid)
-    log.image("samples", step, grid)
-
+  else:  # Put the data set on the device once: the loop draws batches from it there.
+    images, labels = jax.device_put((images, labels))
+    unreplicate = lambda s: s
+  loop = _compiled_loop(config, generator, discriminator, PMAP_AXIS if replicated else None)
   evaluate = (evaluation.make_evaluator(
       config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key)
               if config.eval_every and is_primary else None)
+  log = reporting.MetricsLog(workdir, start_step, enabled=is_primary)
+  write_samples = _sample_writer(config, generator, sample_key, workdir, log)
+
   window = _MetricsWindow(replicated)
-  last_log_time, last_log_step, last_record, last_eval = time.time(), start_step, {}, {}
+  last_checkpoint = mngr.latest_step()
+  since, last_record, last_eval = (time.time(), start_step), {}, {}
   step = start_step
   progress = tqdm.tqdm(total=config.num_steps, initial=start_step, unit="step", dynamic_ncols=True,
                        disable=not (config.progress_bar and is_primary))
   try:
     with _signals_to_flag() as received:
       while step < config.num_steps:
-        device_state, metrics = loop(device_state, images, data_key, labels)
-        window.add(metrics)
+        state, metrics = loop(state, images, data_key, labels)
+        window.add(metrics)  # Stays on the device until a log step.
         step += config.steps_per_call
         progress.update(config.steps_per_call)
         at = lambda every: every and step % every == 0
-        record = {}
         done = step >= config.num_steps
+        record = {}
         if at(config.log_every) or at(config.checkpoint_every) or done or received:
-          fetched = window.fetch()
-          _check_finite(fetched, last_checkpoint)
-          now = time.time()
-          last_record = {k: float(np.mean(v)) for k, v in fetched.items()
-                         if k not in ("step", "finite")}
-          last_record["steps_per_sec"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
-          last_log_time, last_log_step = now, step
-          record = dict(last_record)
+          last_record = _log_record(window, step, since, last_checkpoint)
+          since, record = (time.time(), step), dict(last_record)
           progress.set_postfix({k: f"{last_record[k]:.3f}" for k in LOSS_KEYS if k in last_record},
                                refresh=False)
         if evaluate is not None and (at(config.eval_every) or done):
-          last_eval = evaluate(state_lib.for_inference(unreplicate(device_state)))
+          last_eval = evaluate(state_lib.for_inference(unreplicate(state)))
           record.update({"eval/" + k: v for k, v in last_eval.items()})
         if record:
           log.write(step, record)
         if (at(config.sample_every) or done) and is_primary:
-          write_samples(unreplicate(device_state), step)
+          write_samples(unreplicate(state), step)
         if at(config.checkpoint_every) or done or received:
-          checkpoint.save(mngr, unreplicate(device_state))
+          checkpoint.save(mngr, unreplicate(state))
           last_checkpoint = step
         if received:
           mngr.wait_until_finished()
@@ -266,7 +292,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     mngr.wait_until_finished()
     log.close()
 
-  final = unreplicate(device_state)
+  final = unreplicate(state)
   summary = {
       "step": int(final.step),
       "params_sha256": state_lib.params_sha256(final),
@@ -275,12 +301,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       **({"eval_info": evaluate.info} if evaluate is not None else {}),
       "wall_s": time.time() - start_time,
       "resumed_from_step": start_step,
-      "num_devices": num_devices,
+      "num_devices": jax.device_count(),
       "num_processes": jax.process_count(),
       "backend": jax.default_backend(),
   }
   if is_primary:
-    if not os.path.exists(os.path.join(workdir, "samples", f"step_{step:06d}.png")):
+    if not os.path.exists(_sample_path(workdir, step)):
       write_samples(final, step)
     reporting.plot_curves(reporting.read_jsonl(os.path.join(workdir, "metrics.jsonl")),
                           LOSS_KEYS, os.path.join(workdir, "losses.png"))
