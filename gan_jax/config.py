@@ -85,6 +85,7 @@ _SCHEMA: dict[str, tuple[Check, Any]] = {
     # The GAN zoo: architectures, losses, regularizers and stabilizers.
     "width": _int(1),
     "upsample": _name(layers.upsample_names),
+    "conv_impl": _name(layers.conv_impl_names),
     "image_size": _int(0),
     "conditioning": _name(lambda: list(layers.CONDITIONING)),
     "num_classes": _int(2),

@@ -122,3 +122,45 @@ def test_spectral_norm_power_iteration_finds_the_top_singular_value():
   np.testing.assert_allclose(sigma, np.linalg.svd(kernel, compute_uv=False)[0], rtol=1e-3)
   # Without update_stats nothing is stored (evaluators call it this way).
   assert d.apply(variables, x).shape == (2,)
+
+
+def _xla_conv(x, kernel, stride, padding):
+  return jax.lax.conv_general_dilated(x, kernel, (stride, stride), padding,
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@pytest.mark.parametrize("impl", ["matmul", "xla"])
+@pytest.mark.parametrize("kernel_size,cin,cout,size", [(3, 5, 32, 7), (3, 6, 3, 9), (1, 4, 20, 5),
+                                                       (4, 3, 17, 8)])
+def test_conv_matches_lax_same_convolution(impl, kernel_size, cin, cout, size):
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size + 1, cin))
+  module = layers.conv(cout, (kernel_size, kernel_size), impl)
+  variables = module.init(jax.random.PRNGKey(1), x)
+  kernel, bias = variables["params"]["kernel"], variables["params"]["bias"]
+  expected = _xla_conv(x, kernel, 1, "SAME") + bias
+  np.testing.assert_allclose(jax.jit(module.apply)(variables, x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("impl", ["matmul", "xla"])
+@pytest.mark.parametrize("size,cin", [(28, 1), (14, 6), (7, 3), (8, 2)])
+def test_strided_conv_equals_the_strided_convolution(impl, size, cin):
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, size, size, cin))
+  module = layers.StridedConv(16, kernel_size=4, stride=2, impl=impl)
+  variables = module.init(jax.random.PRNGKey(1), x)
+  kernel = variables["params"]["kernel"]
+  assert kernel.shape == (4, 4, cin, 16)  # nn.Conv's parameters.
+  expected = _xla_conv(x, kernel, 2, "SAME") + variables["params"]["bias"]
+  np.testing.assert_allclose(module.apply(variables, x), expected, rtol=1e-5, atol=1e-5)
+  # Gradients (reverse) and a Hessian-vector product (forward over reverse) as well.
+  loss = lambda k, f: jnp.sum(jnp.tanh(f(k)))
+  ours = lambda k: module.apply({"params": {**variables["params"], "kernel": k}}, x)
+  ref = lambda k: _xla_conv(x, k, 2, "SAME") + variables["params"]["bias"]
+  np.testing.assert_allclose(jax.grad(loss)(kernel, ours), jax.grad(loss)(kernel, ref),
+                             rtol=1e-4, atol=1e-4)
+  hvp = lambda f: jax.jvp(lambda k: jax.grad(loss)(k, f), (kernel,), (jnp.ones_like(kernel),))[1]
+  np.testing.assert_allclose(hvp(ours), hvp(ref), rtol=1e-4, atol=1e-4)
+
+
+def test_conv_impl_is_validated():
+  with pytest.raises(ValueError, match="unknown conv_impl 'cudnn'; known: matmul, xla"):
+    layers.conv_impl("cudnn")

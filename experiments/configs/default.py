@@ -26,6 +26,10 @@ def get_config() -> ml_collections.ConfigDict:
   # CPU, see benchmarks/upsample_timing.py), 'transpose' or 'resize'.
   config.width = 64
   config.upsample = "subpixel"
+  # How their stride-1 convolutions are computed: 'matmul' (patches times the
+  # kernel; the fastest on CPU, where XLA's convolution gradients inside the
+  # fused loop are 40-90x slower, see benchmarks/conv_timing.py) or 'xla'.
+  config.conv_impl = "matmul"
   # Pad images with zeros to image_size x image_size (0: keep the data's
   # size); e.g. 32 puts 28x28 MNIST into the SNGAN ResNet's 32x32.
   config.image_size = 0

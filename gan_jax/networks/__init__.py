@@ -106,7 +106,8 @@ def _dcgan_generator(config, image_shape):
   image_shape = _conv_shape(image_shape)
   dcgan.num_upsamplings(*image_shape[:2])
   return dcgan.DCGANGenerator(image_shape=image_shape, width=config.width,
-                              upsample=config.upsample, num_classes=num_classes(config))
+                              upsample=config.upsample, num_classes=num_classes(config),
+                              conv_impl=config.conv_impl)
 
 
 def _dcgan_discriminator(config, image_shape):
@@ -114,21 +115,23 @@ def _dcgan_discriminator(config, image_shape):
   return dcgan.DCGANDiscriminator(width=config.width, spectral_norm=config.spectral_norm,
                                   conditioning=config.conditioning,
                                   num_classes=num_classes(config),
-                                  negative_slope=config.leaky_relu_slope)
+                                  negative_slope=config.leaky_relu_slope,
+                                  conv_impl=config.conv_impl)
 
 
 def _resnet_generator(config, image_shape):
   image_shape = _conv_shape(image_shape)
   resnet.check_shape(image_shape)
   return resnet.ResNetGenerator(image_shape=image_shape, width=config.width,
-                                upsample=config.upsample, num_classes=num_classes(config))
+                                upsample=config.upsample, num_classes=num_classes(config),
+                                conv_impl=config.conv_impl)
 
 
 def _resnet_discriminator(config, image_shape):
   resnet.check_shape(_conv_shape(image_shape))
   return resnet.ResNetDiscriminator(width=config.width, spectral_norm=config.spectral_norm,
                                     conditioning=config.conditioning,
-                                    num_classes=num_classes(config))
+                                    num_classes=num_classes(config), conv_impl=config.conv_impl)
 
 
 def _vae_decoder(config, image_shape):

@@ -44,6 +44,7 @@ class DCGANGenerator(nn.Module):
   upsample: str
   num_classes: int = 0
   axis_name: Optional[str] = None
+  conv_impl: str = "matmul"
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None,
@@ -59,8 +60,8 @@ class DCGANGenerator(nn.Module):
     h = norm(h.reshape(z.shape[0], height >> n, width >> n, features))
     for _ in range(n - 1):
       features //= 2
-      h = norm(up(features)(h))
-    return jnp.tanh(up(channels)(h))
+      h = norm(up(features, self.conv_impl)(h))
+    return jnp.tanh(up(channels, self.conv_impl)(h))
 
 
 class DCGANDiscriminator(nn.Module):
@@ -71,6 +72,7 @@ class DCGANDiscriminator(nn.Module):
   conditioning: str = "none"
   num_classes: int = 0
   negative_slope: float = 0.2
+  conv_impl: str = "matmul"
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
@@ -78,7 +80,8 @@ class DCGANDiscriminator(nn.Module):
     sn = dict(spectral_norm=self.spectral_norm, update_stats=update_stats)
     h = x
     for i in range(num_upsamplings(*x.shape[1:3])):
-      conv = layers.conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding="SAME")
+      conv = layers.StridedConv(self.width * 2 ** i, kernel_size=4, stride=2,
+                                 impl=self.conv_impl)
       h = nn.leaky_relu(layers.maybe_sn(conv, h, **sn), self.negative_slope)
     h = h.reshape(h.shape[0], -1)
     head = layers.OutputHead(self.conditioning, self.num_classes, self.spectral_norm)

@@ -66,9 +66,130 @@ kernel_init = functools.partial(_lecun_normal_chunked, fan_in=lambda s: math.pro
 embedding_init = functools.partial(_lecun_normal_chunked, fan_in=lambda s: s[-1])
 
 
-def conv(features: int, kernel_size: tuple[int, int], **kwargs) -> nn.Conv:
-  """``nn.Conv`` with the chunked LeCun-normal kernel init."""
-  return nn.Conv(features, kernel_size, kernel_init=kernel_init, **kwargs)
+def _conv_xla(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _conv_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """The convolution as matmuls: of the k x k patches with the kernel (im2col).
+
+  Its derivatives, of any order and in either mode, are slices, pads and
+  matmuls. XLA's own convolution gradients run through a naive loop on the
+  CPU when they sit inside a loop (the ``lax.scan`` of the fused training
+  loop, or of ``d_steps_per_g_step``): 40-90x slower than these, measured
+  with ``benchmarks/conv_timing.py``. With few output channels (an image
+  layer) a thin matmul per kernel tap, summed, beats building the patches.
+  """
+  kh, kw, cin, cout = kernel.shape
+  out_h, out_w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+  taps = [(i, j) for i in range(kh) for j in range(kw)]
+  window = lambda i, j: x[:, i:i + out_h, j:j + out_w]
+  if cout < _MIN_IM2COL_FEATURES:
+    return sum(window(i, j) @ kernel[i, j] for i, j in taps)
+  patches = jnp.concatenate([window(i, j) for i, j in taps], axis=-1)
+  return patches @ kernel.reshape(kh * kw * cin, cout)
+
+
+# Below this many output channels _conv_matmul sums one matmul per tap.
+_MIN_IM2COL_FEATURES = 16
+
+
+# Stride-1 VALID convolutions of NHWC images with HWIO kernels, by
+# ``config.conv_impl``: "matmul" (im2col, the default: fastest on the CPU,
+# also inside loops) or "xla" (lax.conv_general_dilated).
+CONV_IMPLS: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
+    "matmul": _conv_matmul,
+    "xla": _conv_xla,
+}
+
+
+def conv_impl_names() -> list[str]:
+  return sorted(CONV_IMPLS)
+
+
+def conv_impl(name: str) -> Callable[[jax.Array, jax.Array], jax.Array]:
+  try:
+    return CONV_IMPLS[name]
+  except KeyError:
+    raise ValueError(f"unknown conv_impl {name!r}; known: {', '.join(conv_impl_names())}") from None
+
+
+class Conv(nn.Module):
+  """A stride-1 convolution with SAME padding and a bias; ``nn.Conv``'s parameters.
+
+  Attributes:
+    features: output channels.
+    kernel_size: (kh, kw).
+    impl: a ``CONV_IMPLS`` name.
+    kernel_init: initialiser of the [kh, kw, in, out] kernel.
+  """
+
+  features: int
+  kernel_size: tuple[int, int]
+  impl: str = "matmul"
+  kernel_init: Callable = kernel_init
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kh, kw = self.kernel_size
+    kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features))
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    # lax's SAME padding for stride 1: k - 1 in all, the extra one at the end.
+    pads = ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0))
+    return conv_impl(self.impl)(jnp.pad(x, pads), kernel) + bias
+
+
+def conv(features: int, kernel_size: tuple[int, int], impl: str) -> Conv:
+  """A stride-1 SAME ``Conv`` with the chunked LeCun-normal kernel init."""
+  return Conv(features, tuple(kernel_size), impl)
+
+
+def space_to_depth(x: jax.Array, block: int = 2) -> jax.Array:
+  """[B, block H, block W, C] -> [B, H, W, block^2 C], the inverse of ``depth_to_space``."""
+  b, h, w, c = x.shape
+  x = x.reshape(b, h // block, block, w // block, block, c)
+  return x.transpose(0, 1, 3, 2, 4, 5).reshape(b, h // block, w // block, block * block * c)
+
+
+class StridedConv(nn.Module):
+  """A k x k convolution with stride s and SAME padding, as a stride-1 conv on blocks.
+
+  The padded input is rearranged into s x s blocks (space-to-depth) and
+  convolved, stride 1, with the same kernel rearranged to (k/s) x (k/s) over
+  s^2 C channels: exactly the strided convolution's output. Its gradients are
+  stride-1 convolutions too, whereas the gradient of a strided convolution
+  with respect to its kernel is a window-dilated convolution, which XLA's CPU
+  backend runs through a naive loop. The parameters are nn.Conv's (``kernel``
+  [k, k, C, F], ``bias`` [F]), so spectral norm and the initialisation see
+  the same weights.
+  """
+
+  features: int
+  kernel_size: int = 4
+  stride: int = 2
+  impl: str = "matmul"
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k, s = self.kernel_size, self.stride
+    if k % s:
+      raise ValueError(f"StridedConv needs the kernel size ({k}) divisible by the stride ({s})")
+    channels = x.shape[-1]
+    kernel = self.param("kernel", kernel_init, (k, k, channels, self.features))
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    out = [-(-n // s) for n in x.shape[1:3]]
+    pads = []
+    for n, o in zip(x.shape[1:3], out):
+      total = max((o - 1) * s + k - n, 0)  # SAME padding, as lax computes it ...
+      low = total // 2
+      high = total - low + (-(n + total)) % s  # ... plus enough for whole blocks.
+      pads.append((low, high))
+    x = space_to_depth(jnp.pad(x, ((0, 0), *pads, (0, 0))), s)
+    m = k // s
+    kernel = kernel.reshape(m, s, m, s, channels, self.features).transpose(0, 2, 1, 3, 4, 5)
+    y = conv_impl(self.impl)(x, kernel.reshape(m, m, s * s * channels, self.features))
+    return y[:, :out[0], :out[1]] + bias
 
 
 def dense(features: int) -> nn.Dense:
@@ -144,20 +265,25 @@ class SubpixelUp(nn.Module):
   """
 
   features: int
+  impl: str = "matmul"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return depth_to_space(nn.Conv(4 * self.features, (3, 3), kernel_init=_icnr(kernel_init))(x))
+    return depth_to_space(
+        Conv(4 * self.features, (3, 3), self.impl, kernel_init=_icnr(kernel_init))(x))
 
 
 class TransposeUp(nn.Module):
   """x2 up-convolution: a 4x4 transposed convolution with stride 2 (DCGAN's).
+
+  Always XLA's transposed convolution: ``impl`` is accepted and ignored.
 
   References:
     Radford et al. 2016, "Unsupervised Representation Learning with DCGANs".
   """
 
   features: int
+  impl: str = "matmul"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -173,10 +299,11 @@ class ResizeUp(nn.Module):
   """
 
   features: int
+  impl: str = "matmul"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return conv(self.features, (3, 3))(nearest_up(x))
+    return conv(self.features, (3, 3), self.impl)(nearest_up(x))
 
 
 UPSAMPLERS: dict[str, type[nn.Module]] = {

@@ -48,13 +48,14 @@ class UpBlock(nn.Module):
   upsample: str
   num_classes: int
   axis_name: Optional[str]
+  conv_impl: str
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array], train: bool) -> jax.Array:
     norm = lambda h: nn.relu(layers.Norm(self.num_classes, self.axis_name)(h, labels, train))
-    h = layers.upsampler(self.upsample)(self.features)(norm(x))
-    h = layers.conv(self.features, (3, 3))(norm(h))
-    return h + layers.conv(self.features, (1, 1))(layers.nearest_up(x))
+    h = layers.upsampler(self.upsample)(self.features, self.conv_impl)(norm(x))
+    h = layers.conv(self.features, (3, 3), self.conv_impl)(norm(h))
+    return h + layers.conv(self.features, (1, 1), self.conv_impl)(layers.nearest_up(x))
 
 
 class ResNetGenerator(nn.Module):
@@ -65,6 +66,7 @@ class ResNetGenerator(nn.Module):
   upsample: str
   num_classes: int = 0
   axis_name: Optional[str] = None
+  conv_impl: str = "matmul"
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None,
@@ -76,9 +78,10 @@ class ResNetGenerator(nn.Module):
     start = (height >> _NUM_UP_BLOCKS, width >> _NUM_UP_BLOCKS)
     h = layers.dense(start[0] * start[1] * self.width)(z).reshape(z.shape[0], *start, self.width)
     for _ in range(_NUM_UP_BLOCKS):
-      h = UpBlock(self.width, self.upsample, self.num_classes, self.axis_name)(h, labels, train)
+      h = UpBlock(self.width, self.upsample, self.num_classes, self.axis_name,
+                  self.conv_impl)(h, labels, train)
     h = nn.relu(layers.Norm(self.num_classes, self.axis_name)(h, labels, train))
-    return jnp.tanh(layers.conv(channels, (3, 3))(h))
+    return jnp.tanh(layers.conv(channels, (3, 3), self.conv_impl)(h))
 
 
 class DownBlock(nn.Module):
@@ -86,18 +89,20 @@ class DownBlock(nn.Module):
   downsample: bool
   first: bool
   spectral_norm: bool
+  conv_impl: str
 
   @nn.compact
   def __call__(self, x: jax.Array, update_stats: bool) -> jax.Array:
     sn = dict(spectral_norm=self.spectral_norm, update_stats=update_stats)
     h = x if self.first else nn.relu(x)
-    h = layers.maybe_sn(layers.conv(self.features, (3, 3)), h, **sn)
-    h = layers.maybe_sn(layers.conv(self.features, (3, 3)), nn.relu(h), **sn)
+    h = layers.maybe_sn(layers.conv(self.features, (3, 3), self.conv_impl), h, **sn)
+    h = layers.maybe_sn(layers.conv(self.features, (3, 3), self.conv_impl), nn.relu(h), **sn)
     shortcut = x
     if self.first:  # The optimised block pools before its 1x1 shortcut conv.
-      shortcut = layers.maybe_sn(layers.conv(self.features, (1, 1)), _avg_pool(x), **sn)
+      shortcut = layers.maybe_sn(layers.conv(self.features, (1, 1), self.conv_impl),
+                                 _avg_pool(x), **sn)
     elif self.downsample or x.shape[-1] != self.features:
-      shortcut = layers.maybe_sn(layers.conv(self.features, (1, 1)), x, **sn)
+      shortcut = layers.maybe_sn(layers.conv(self.features, (1, 1), self.conv_impl), x, **sn)
       shortcut = _avg_pool(shortcut) if self.downsample else shortcut
     return (_avg_pool(h) if self.downsample else h) + shortcut
 
@@ -109,6 +114,7 @@ class ResNetDiscriminator(nn.Module):
   spectral_norm: bool = True
   conditioning: str = "none"
   num_classes: int = 0
+  conv_impl: str = "matmul"
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
@@ -116,7 +122,8 @@ class ResNetDiscriminator(nn.Module):
     check_shape(x.shape[1:])
     h = x
     for downsample, first in ((True, True), (True, False), (False, False), (False, False)):
-      h = DownBlock(self.width, downsample, first, self.spectral_norm)(h, update_stats)
+      h = DownBlock(self.width, downsample, first, self.spectral_norm,
+                    self.conv_impl)(h, update_stats)
     h = jnp.sum(nn.relu(h), axis=(1, 2))
     head = layers.OutputHead(self.conditioning, self.num_classes, self.spectral_norm)
     return head(h, labels, update_stats=update_stats, with_class_logits=with_class_logits)
