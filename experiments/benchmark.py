@@ -75,13 +75,11 @@ def _median_rate(run_window, steps: int) -> float:
 def _gan_jax_rows(config):
   import jax
   import numpy as np
-  from gan_jax import config as config_lib, losses, train, train_step
+  from gan_jax import config as config_lib, train, train_step
   config_lib.validate(config, jax.device_count())
   shape = (28, 28, 1)
   generator, discriminator, state = train.build(config, shape)
-  step_fn = train_step.make_train_step(
-      generator=generator, discriminator=discriminator, loss=losses.get(config.loss),
-      latent_dim=config.latent_dim, game=train.game_optimizer(config))
+  step_fn = train.make_step(config, generator, discriminator)
   batch = {"image": jax.device_put(np.random.default_rng(0).uniform(
       -1, 1, (1, config.batch_size) + shape).astype(np.float32))}
 
@@ -135,12 +133,10 @@ def _pmap_row(config, num_devices: int) -> dict:
 def _pmap_worker(config) -> dict:
   import jax
   import numpy as np
-  from gan_jax import losses, train, train_step
+  from gan_jax import train, train_step
   shape = (28, 28, 1)
   generator, discriminator, state = train.build(config, shape)
-  step_fn = train_step.make_train_step(
-      generator=generator, discriminator=discriminator, loss=losses.get(config.loss),
-      latent_dim=config.latent_dim, axis_name="batch", game=train.game_optimizer(config))
+  step_fn = train.make_step(config, generator, discriminator, axis_name="batch")
   k = config.steps_per_call
   loop = train_step.compile_train_loop(
       train_step.make_train_loop(step_fn, global_batch=config.batch_size, d_steps=1,

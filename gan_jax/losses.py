@@ -28,7 +28,7 @@ References:
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import chex
 import jax
@@ -239,28 +239,36 @@ def least_squares_generator_loss(real_logits: chex.Array, fake_logits: chex.Arra
   return 0.5 * jnp.mean(jnp.square(fake_logits - 1.0))
 
 
-def _relativistic_logits(real_logits: chex.Array,
-                         fake_logits: chex.Array) -> tuple[chex.Array, chex.Array]:
+def _batch_mean(x: chex.Array, axis_name: Optional[str]) -> chex.Array:
+  """The mean over the batch axis, over all devices of the pmap axis ``axis_name``."""
+  mean = jnp.mean(x, axis=0)
+  return mean if axis_name is None else jax.lax.pmean(mean, axis_name)
+
+
+def _relativistic_logits(real_logits: chex.Array, fake_logits: chex.Array,
+                         axis_name: Optional[str]) -> tuple[chex.Array, chex.Array]:
   """C(x_r) - E[C(x_f)] and C(x_f) - E[C(x_r)], the relativistic average logits."""
   _check_logits(real_logits, fake_logits)
-  return (real_logits - jnp.mean(fake_logits, axis=0),
-          fake_logits - jnp.mean(real_logits, axis=0))
+  return (real_logits - _batch_mean(fake_logits, axis_name),
+          fake_logits - _batch_mean(real_logits, axis_name))
 
 
 def relativistic_discriminator_loss(real_logits: chex.Array, fake_logits: chex.Array, *,
-                                    label_smoothing: float = 0.0) -> chex.Array:
+                                    label_smoothing: float = 0.0,
+                                    axis_name: Optional[str] = None) -> chex.Array:
   """RaGAN's discriminator loss: reals should look more real than the average fake.
 
   With C the raw critic output and D~(x_r) = sigmoid(C(x_r) - E C(x_f)),
   D~(x_f) = sigmoid(C(x_f) - E C(x_r)), the loss is
-  -E[log D~(x_r)] - E[log(1 - D~(x_f))]. The averages are over the batch
-  the function sees (under pmap, each device's own slice).
+  -E[log D~(x_r)] - E[log(1 - D~(x_f))].
 
   Args:
     real_logits: critic outputs C on data samples.
     fake_logits: critic outputs C on generated samples.
     label_smoothing: one-sided smoothing of the real target (as in
       ``discriminator_loss``).
+    axis_name: under pmap, the batch axis: E C(x) is then the mean over the
+      global batch, so the loss does not depend on the number of devices.
 
   Returns:
     Scalar loss.
@@ -269,12 +277,13 @@ def relativistic_discriminator_loss(real_logits: chex.Array, fake_logits: chex.A
     Jolicoeur-Martineau 2018, "The relativistic discriminator: a key element
     missing from standard GAN", eqs. (12)-(13) (RaSGAN).
   """
-  rel_real, rel_fake = _relativistic_logits(real_logits, fake_logits)
+  rel_real, rel_fake = _relativistic_logits(real_logits, fake_logits, axis_name)
   return -(_real_log_likelihood(rel_real, label_smoothing)
            + jnp.mean(jax.nn.log_sigmoid(-rel_fake)))
 
 
-def relativistic_generator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
+def relativistic_generator_loss(real_logits: chex.Array, fake_logits: chex.Array, *,
+                                axis_name: Optional[str] = None) -> chex.Array:
   """RaGAN's generator loss: the discriminator's with real and fake swapped.
 
   -E[log D~(x_f)] - E[log(1 - D~(x_r))]; unlike the other generator losses
@@ -290,7 +299,7 @@ def relativistic_generator_loss(real_logits: chex.Array, fake_logits: chex.Array
   References:
     Jolicoeur-Martineau 2018, eq. (13).
   """
-  rel_real, rel_fake = _relativistic_logits(real_logits, fake_logits)
+  rel_real, rel_fake = _relativistic_logits(real_logits, fake_logits, axis_name)
   return -(jnp.mean(jax.nn.log_sigmoid(rel_fake)) + jnp.mean(jax.nn.log_sigmoid(-rel_real)))
 
 
@@ -319,13 +328,16 @@ class _Entry(NamedTuple):
   loss: GANLoss
   # The discriminator loss takes a ``label_smoothing`` keyword.
   smoothable: bool
+  # Both losses take an ``axis_name`` keyword: they use batch means, which
+  # must span all devices under pmap.
+  batch_statistics: bool
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
 def register(name: str, d_loss: LossFn, g_loss: LossFn, *, overwrite: bool = False,
-             supports_label_smoothing: bool = False) -> None:
+             supports_label_smoothing: bool = False, batch_statistics: bool = False) -> None:
   """Adds a loss pair to the registry so configs can select it by ``name``.
 
   Args:
@@ -335,19 +347,25 @@ def register(name: str, d_loss: LossFn, g_loss: LossFn, *, overwrite: bool = Fal
     overwrite: replace an existing entry.
     supports_label_smoothing: ``d_loss`` takes a keyword ``label_smoothing``
       (the smoothed real target is 1 - label_smoothing).
+    batch_statistics: the losses are not means of per-example terms (e.g.
+      they subtract a batch mean) and take a keyword ``axis_name``, the pmap
+      axis over which such means must be taken.
   """
   if name in _REGISTRY and not overwrite:
     raise ValueError(f"loss {name!r} is already registered; pass overwrite=True to replace it")
-  _REGISTRY[name] = _Entry(GANLoss(d_loss, g_loss), supports_label_smoothing)
+  _REGISTRY[name] = _Entry(GANLoss(d_loss, g_loss), supports_label_smoothing, batch_statistics)
 
 
-def get(name: str, *, label_smoothing: float = 0.0) -> GANLoss:
+def get(name: str, *, label_smoothing: float = 0.0, axis_name: Optional[str] = None) -> GANLoss:
   """Returns ``(d_loss, g_loss)`` registered under ``name``.
 
   Args:
     name: one of ``names()``.
     label_smoothing: one-sided label smoothing of the real targets; must be 0
       unless ``supports_label_smoothing(name)``.
+    axis_name: the pmap batch axis when the losses run under pmap; losses
+      registered with ``batch_statistics`` then take their batch means over
+      every device (the others need no communication).
 
   Raises:
     ValueError: unknown name, or smoothing a loss that has no real target.
@@ -357,13 +375,17 @@ def get(name: str, *, label_smoothing: float = 0.0) -> GANLoss:
   except KeyError:
     raise ValueError(f"unknown loss {name!r}; known losses: {', '.join(names())}") from None
   _check_smoothing(label_smoothing)
-  if label_smoothing == 0.0:
-    return entry.loss
-  if not entry.smoothable:
+  if label_smoothing != 0.0 and not entry.smoothable:
     raise ValueError(f"loss {name!r} has no real target to smooth; label smoothing applies to "
                      f"{', '.join(n for n in names() if supports_label_smoothing(n))}")
-  return GANLoss(functools.partial(entry.loss.d_loss, label_smoothing=label_smoothing),
-                 entry.loss.g_loss)
+  d_kwargs = {"label_smoothing": label_smoothing} if label_smoothing else {}
+  g_kwargs = {}
+  if entry.batch_statistics and axis_name is not None:
+    d_kwargs["axis_name"] = g_kwargs["axis_name"] = axis_name
+  if not d_kwargs and not g_kwargs:
+    return entry.loss
+  return GANLoss(functools.partial(entry.loss.d_loss, **d_kwargs),
+                 functools.partial(entry.loss.g_loss, **g_kwargs))
 
 
 def supports_label_smoothing(name: str) -> bool:
@@ -383,4 +405,4 @@ register("wasserstein", wasserstein_critic_loss, wasserstein_generator_loss)
 register("hinge", hinge_discriminator_loss, wasserstein_generator_loss)
 register("least_squares", least_squares_discriminator_loss, least_squares_generator_loss)
 register("relativistic", relativistic_discriminator_loss, relativistic_generator_loss,
-         supports_label_smoothing=True)
+         supports_label_smoothing=True, batch_statistics=True)

@@ -77,7 +77,7 @@ def make_step(config: ml_collections.ConfigDict, generator, discriminator,
                                latent_dim=config.latent_dim, axis_name=axis_name)
   return train_step_lib.make_train_step(
       generator=generator, discriminator=discriminator,
-      loss=losses.get(config.loss, label_smoothing=config.label_smoothing),
+      loss=losses.get(config.loss, label_smoothing=config.label_smoothing, axis_name=axis_name),
       latent_dim=config.latent_dim, axis_name=axis_name, game=game_optimizer(config),
       options=step_options(config))
 

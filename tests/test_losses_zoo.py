@@ -101,3 +101,20 @@ def test_classifier_shape_mismatch_raises():
 
 def test_registry_lists_the_zoo():
   assert {"wasserstein", "hinge", "least_squares", "relativistic"} <= set(losses.names())
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_relativistic_means_span_the_devices(label_smoothing):
+  """Sharded over 4 'devices' (vmap with an axis name), the loss equals the whole batch's."""
+  rng = np.random.default_rng(3)
+  real, fake = (jnp.asarray(rng.normal(size=(8,)), jnp.float32) for _ in range(2))
+  whole = losses.get("relativistic", label_smoothing=label_smoothing)
+  sharded = losses.get("relativistic", label_smoothing=label_smoothing, axis_name="devices")
+  for which in ("d_loss", "g_loss"):
+    expected = getattr(whole, which)(real, fake)
+    per_device = jax.vmap(getattr(sharded, which), axis_name="devices")(
+        real.reshape(4, 2), fake.reshape(4, 2))
+    np.testing.assert_allclose(jnp.mean(per_device), expected, rtol=1e-6)
+    # Without the axis each shard would centre on its own mean: a different loss.
+    local = jax.vmap(getattr(whole, which))(real.reshape(4, 2), fake.reshape(4, 2))
+    assert abs(float(jnp.mean(local)) - float(expected)) > 1e-3
