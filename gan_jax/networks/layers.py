@@ -71,6 +71,10 @@ def _conv_xla(x: jax.Array, kernel: jax.Array) -> jax.Array:
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
+# Below this many output channels _conv_matmul sums one matmul per tap.
+_MIN_IM2COL_FEATURES = 16
+
+
 def _conv_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """The convolution as matmuls: of the k x k patches with the kernel (im2col).
 
@@ -89,10 +93,6 @@ def _conv_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return sum(window(i, j) @ kernel[i, j] for i, j in taps)
   patches = jnp.concatenate([window(i, j) for i, j in taps], axis=-1)
   return patches @ kernel.reshape(kh * kw * cin, cout)
-
-
-# Below this many output channels _conv_matmul sums one matmul per tap.
-_MIN_IM2COL_FEATURES = 16
 
 
 # Stride-1 VALID convolutions of NHWC images with HWIO kernels, by
