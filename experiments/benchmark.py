@@ -11,6 +11,8 @@ prints one JSON line per implementation:
 - ``gan_jax_pmap``: the fused loop under pmap on 1, 2, 4 forced host devices
   (``--devices``), run in subprocesses; on a CPU these are simulated devices
   sharing the same cores, labelled so;
+- ``gan_jax_multiprocess``: the same over ``--processes`` local processes
+  joined by ``jax.distributed`` (one CPU device each, gloo collectives);
 - ``torch_eager`` and ``torch_compile``: ``benchmarks/torch_gan.py``, the
   same networks (for DCGAN also ``torch_eager_transpose``, the classic
   transposed-convolution generator), only when torch is installed; it is not
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -45,7 +48,13 @@ _DEVICES = flags.DEFINE_list("devices", ["1", "2", "4"],
                              "Forced host device counts for the pmap rows; empty to skip.")
 _TORCH = flags.DEFINE_bool("torch", True, "Include the PyTorch rows when torch is installed.")
 _CG_ITERS = flags.DEFINE_integer("cg_iters", 5, "CG iterations for cgd/acgd (tolerance 1e-30: never met).")
+_PROCESSES = flags.DEFINE_integer(
+    "processes", 2, "Processes (one CPU device each, gloo collectives) for the jax.distributed "
+    "row; 0 to skip.", lower_bound=0)
 _PMAP_WORKER = flags.DEFINE_integer("pmap_worker", 0, "Internal: run only the pmap row.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "Internal: multi-process row.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Internal: multi-process row.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Internal: multi-process row.")
 
 
 def _config():
@@ -119,20 +128,51 @@ def _gan_jax_rows(config):
   return rows, flops
 
 
+_WORKER_FLAGS = ("--pmap_worker", "--coordinator_address", "--num_processes", "--process_id")
+
+
+def _worker_args(**flag_values) -> list[str]:
+  args = [sys.executable, "-m", "experiments.benchmark"]
+  args += [a for a in sys.argv[1:] if not a.startswith(_WORKER_FLAGS)]
+  return args + [f"--{name}={value}" for name, value in flag_values.items()]
+
+
 def _pmap_row(config, num_devices: int) -> dict:
   """The fused loop pmapped over ``num_devices`` forced host devices (a subprocess)."""
-  args = [sys.executable, "-m", "experiments.benchmark", f"--pmap_worker={num_devices}"]
-  args += [a for a in sys.argv[1:] if not a.startswith("--pmap_worker")]
   env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={num_devices}")
-  out = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+  out = subprocess.run(_worker_args(pmap_worker=num_devices), env=env, capture_output=True,
+                       text=True, check=False)
   if out.returncode != 0:
     return {"impl": "gan_jax_pmap", "devices": num_devices, "error": out.stderr.strip()[-500:]}
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _multiprocess_row(num_processes: int) -> dict:
+  """The pmapped fused loop over ``num_processes`` local processes with jax.distributed."""
+  with socket.socket() as sock:
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  procs = [subprocess.Popen(
+      _worker_args(pmap_worker=1, coordinator_address=f"127.0.0.1:{port}",
+                   num_processes=num_processes, process_id=i),
+      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(num_processes)]
+  outputs = [p.communicate() for p in procs]
+  failed = [err for p, (_, err) in zip(procs, outputs) if p.returncode != 0]
+  if failed:
+    return {"impl": "gan_jax_multiprocess", "processes": num_processes,
+            "error": failed[0].strip()[-500:]}
+  return json.loads(outputs[0][0].strip().splitlines()[-1])
+
+
 def _pmap_worker(config) -> dict:
   import jax
   import numpy as np
+  if _COORDINATOR.value:
+    # Cross-process collectives on CPU need gloo; ignored on GPU/TPU.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   from gan_jax import train, train_step
   shape = (28, 28, 1)
   generator, discriminator, state = train.build(config, shape)
@@ -153,10 +193,14 @@ def _pmap_worker(config) -> dict:
     holder["args"] = (s, im, key)
 
   window()
-  return {"impl": "gan_jax_pmap", "devices": jax.device_count(),
-          "device_kind": f"{jax.devices()[0].platform} (simulated: one machine's cores shared)"
-          if jax.default_backend() == "cpu" else jax.devices()[0].device_kind,
-          "steps_per_call": k, "steps_per_sec": _median_rate(window, calls * k)}
+  row = {"impl": "gan_jax_pmap", "devices": jax.device_count(),
+         "device_kind": f"{jax.devices()[0].platform} (simulated: one machine's cores shared)"
+         if jax.default_backend() == "cpu" else jax.devices()[0].device_kind,
+         "steps_per_call": k, "steps_per_sec": _median_rate(window, calls * k)}
+  if jax.process_count() > 1:
+    row.update(impl="gan_jax_multiprocess", processes=jax.process_count(),
+               device_kind="cpu processes on one machine, gloo collectives")
+  return row
 
 
 def _matmul_peak_gflops(n: int = 2048) -> float:
@@ -230,6 +274,8 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   rows += [_pmap_row(config, int(n)) for n in _DEVICES.value]
+  if _PROCESSES.value:
+    rows.append(_multiprocess_row(_PROCESSES.value))
   if _TORCH.value:
     rows += _torch_rows()
   for row in rows:

@@ -7,18 +7,22 @@ from conftest import run_python
 
 def test_benchmark_prints_rows_and_summary():
   result = run_python(["-m", "experiments.benchmark", "--batch=8", "--steps=4", "--repeats=1",
-                       "--steps_per_call=2", "--devices=2", "--torch=false"])
+                       "--steps_per_call=2", "--devices=2", "--processes=2",
+                       "--torch=false"])
   assert result.returncode == 0, result.stderr[-3000:]
   rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
   by_impl = {r["impl"]: r for r in rows}
   assert by_impl["gan_jax"]["steps_per_sec"] > 0
   assert by_impl["gan_jax_fused"]["steps_per_call"] == 2
   assert by_impl["gan_jax_pmap"]["devices"] == 2 and by_impl["gan_jax_pmap"]["steps_per_sec"] > 0
+  multi = by_impl["gan_jax_multiprocess"]
+  assert multi["processes"] == 2 and multi["devices"] == 2 and multi["steps_per_sec"] > 0, multi
   summary = by_impl["summary"]
   assert summary["flops_per_step"] > 1e5 and summary["matmul_peak_gflops"] > 0
   assert 0 < summary["gan_jax_share_of_peak"]
 
 
 def test_benchmark_rejects_bad_batch():
-  result = run_python(["-m", "experiments.benchmark", "--batch=0", "--devices=", "--torch=false"])
+  result = run_python(["-m", "experiments.benchmark", "--batch=0", "--devices=", "--processes=0",
+                       "--torch=false"])
   assert result.returncode == 2 and result.stderr.startswith("error: "), result.stderr[-2000:]
