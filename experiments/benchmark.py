@@ -37,6 +37,8 @@ import time
 
 from absl import app, flags, logging
 
+from experiments import cli
+
 _MODEL = flags.DEFINE_enum("model", "mlp", ["mlp", "dcgan"], "Network pair.")
 _BATCH = flags.DEFINE_integer("batch", 64, "Global batch size.")
 _OPTIMIZER = flags.DEFINE_string("optimizer", "adam",
@@ -170,9 +172,7 @@ def _pmap_worker(config) -> dict:
   import jax
   import numpy as np
   if _COORDINATOR.value:
-    # Cross-process collectives on CPU need gloo; ignored on GPU/TPU.
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    cli.init_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   from gan_jax import train, train_step
   shape = (28, 28, 1)
   generator, discriminator, state = train.build(config, shape)
@@ -271,8 +271,7 @@ def main(argv):
   try:
     rows, flops = _gan_jax_rows(config)
   except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    cli.fail(str(e))
   rows += [_pmap_row(config, int(n)) for n in _DEVICES.value]
   if _PROCESSES.value:
     rows.append(_multiprocess_row(_PROCESSES.value))

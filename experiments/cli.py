@@ -1,4 +1,4 @@
-"""What the experiment commands share: one-line errors and absl flag parsing.
+"""What the experiment commands share: one-line errors, flag parsing, multi-process start.
 
 A bad flag, file or directory ends a command with ``error: ...`` on one line
 of stderr and exit status 2, never a traceback.
@@ -23,6 +23,14 @@ def parse_flags(argv: list[str]) -> list[str]:
     return flags.FLAGS(argv)
   except flags.Error as e:
     fail(str(e).splitlines()[0])
+
+
+def init_distributed(coordinator_address: str, num_processes: int, process_id: int) -> None:
+  """Joins this process to a multi-process run (``jax.distributed``)."""
+  import jax  # pylint: disable=g-import-not-at-top  (only multi-process runs need it here)
+  # Cross-process collectives on CPU need gloo; the setting is ignored on GPU/TPU.
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address, num_processes, process_id)
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -56,9 +56,7 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
   import jax  # After flag parsing, so --help stays fast.
   if _COORDINATOR.value:
-    # Cross-process collectives on CPU need gloo; the setting is ignored on GPU/TPU.
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    cli.init_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
 
   from gan_jax import train
   from gan_jax.errors import Interrupted, NonFiniteError, UserError
