@@ -1,10 +1,11 @@
 """Runs the 2-D mixture benchmark for every optimizer and seed; writes a table.
 
     python -m experiments.mog_table [--seeds 5] [--optimizers adam cgd ...] \\
-        [--datasets ring grid] [--out benchmarks/mog]
+        [--datasets ring grid] [--variant default] [--out benchmarks/mog]
 
 Every (data set, optimizer, seed) run is ``experiments.mog.train`` with the
-optimizer's row of ``experiments.mog.SETTINGS``, in this process, one after
+optimizer's row of ``experiments.mog.SETTINGS`` (changed by ``--variant``, a
+name in ``experiments.mog.VARIANTS``), in this process, one after
 the other. Seeds are 0 .. seeds-1 (the settings were tuned on other seeds).
 Each finished run is appended to ``OUT/runs.jsonl``; a rerun skips the runs
 already there with the same settings, so an interrupted table resumes.
@@ -133,7 +134,8 @@ def published_table() -> str:
 
 
 def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str],
-                   runs: list[dict[str, Any]], command: str, wall_s: float) -> None:
+                   runs: list[dict[str, Any]], command: str, wall_s: float,
+                   variant: str = "default") -> None:
   """Writes results.md."""
   parts = [
       "# 2-D Gaussian mixtures: mode coverage per game optimizer",
@@ -147,7 +149,8 @@ def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str]
       "(`gan_jax.metrics.mode_coverage.mixture_mode_stats`). Wall time per run includes "
       "compilation and evaluation; the seeds of one optimizer share its compiled code, so "
       "the first seed pays for the compilation. Settings per optimizer: "
-      "`experiments/mog.py` `SETTINGS`. A run whose losses became non-finite stops there "
+      f"`experiments/mog.py` `SETTINGS`, changed by the variant {variant!r} "
+      f"({mog.VARIANTS[variant] or 'no changes'}). A run whose losses became non-finite stops there "
       "and counts as diverged (0 modes, 0% high quality, reverse KL undefined); means of the "
       "reverse KL are over the runs where it is defined (n given when fewer than all).",
       "",
@@ -227,6 +230,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument("--optimizers", nargs="+", default=None,
                       help="default: adam and every registered game optimizer")
   parser.add_argument("--datasets", nargs="+", default=list(mog.DATASETS))
+  parser.add_argument("--variant", default="default",
+                      help=f"one of {', '.join(mog.VARIANTS)} (experiments.mog.VARIANTS)")
   parser.add_argument("--out", default=os.path.join("benchmarks", "mog"))
   args = parser.parse_args(argv)
   optimizers = args.optimizers or mog.optimizer_names()
@@ -235,7 +240,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     for dataset in args.datasets:
       mog.mixtures.get(dataset)
-    settings = {name: mog.default_settings(name) for name in optimizers}
+    settings = {name: mog.default_settings(name, args.variant) for name in optimizers}
     for name, row in settings.items():
       mog.check_settings(name, row, args.datasets)
   except ValueError as e:
@@ -277,7 +282,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   command = " ".join(["python -m experiments.mog_table"]
                      + list(argv if argv is not None else sys.argv[1:]))
   write_markdown(os.path.join(args.out, "results.md"), optimizers, args.datasets, runs,
-                 command.strip(), total_wall)
+                 command.strip(), total_wall, args.variant)
   write_figure(os.path.join(args.out, "results.png"), optimizers, args.datasets, runs, samples)
   print(f"wrote {os.path.join(args.out, 'results.md')} and results.png; runs "
         f"{total_wall / 60:.1f} min, this invocation {(time.perf_counter() - start) / 60:.1f} min",

@@ -52,7 +52,7 @@ def split_variables(variables: dict) -> tuple[dict, dict]:
 
 def create(*, rng: jax.Array, generator, discriminator, g_tx, d_tx, latent_dim: int,
            image_shape: tuple[int, ...], game: Optional[Any] = None, num_classes: int = 0,
-           ema: bool = False) -> GANState:
+           ema: bool = False, init_batch: int = 1) -> GANState:
   """Initialises both players from ``rng`` (a raw uint32[2] key).
 
   Args:
@@ -68,14 +68,20 @@ def create(*, rng: jax.Array, generator, discriminator, g_tx, d_tx, latent_dim: 
     num_classes: > 0 for class-conditional modules: both are initialised
       with a ``labels`` argument.
     ema: keep an exponential moving average of the generator's params.
+    init_batch: size of the dummy batch both modules are initialised with
+      (the parameters do not depend on it; a packed discriminator needs a
+      multiple of its pack).
 
   Returns:
     The initial GANState.
   """
   g_key, d_key, train_key = jax.random.split(rng, 3)
-  label_args = {} if num_classes == 0 else {"labels": jnp.zeros((1,), jnp.int32)}
-  g_variables = generator.init(g_key, jnp.zeros((1, latent_dim), jnp.float32), **label_args)
-  d_variables = discriminator.init(d_key, jnp.zeros((1,) + tuple(image_shape), jnp.float32),
+  label_args = ({} if num_classes == 0 else
+                {"labels": jnp.zeros((init_batch,), jnp.int32)})
+  g_variables = generator.init(g_key, jnp.zeros((init_batch, latent_dim), jnp.float32),
+                               **label_args)
+  d_variables = discriminator.init(d_key, jnp.zeros((init_batch,) + tuple(image_shape),
+                                                    jnp.float32),
                                    **label_args)
   g_params, g_stats = split_variables(g_variables)
   d_params, d_stats = split_variables(d_variables)

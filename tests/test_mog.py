@@ -61,6 +61,23 @@ def test_toy_networks_shapes_and_linear_output():
   assert d.apply(d_params, x).shape == (16,)
 
 
+def test_packed_discriminator_judges_packs_and_repeats_their_logits():
+  pack = 4
+  d = toy2d.Toy2DDiscriminator(hidden_dims=(8,), pack=pack)
+  params = d.init(jax.random.PRNGKey(0), jnp.zeros((pack, 2)))
+  assert params["params"]["Dense_0"]["kernel"].shape == (2 * pack, 8)
+  x = jax.random.normal(jax.random.PRNGKey(1), (12, 2))
+  logits = jax.jit(d.apply)(params, x)
+  plain = toy2d.Toy2DDiscriminator(hidden_dims=(8,))  # Same layers on [3, 8] inputs.
+  expected = plain.apply(params, x.reshape(3, 2 * pack))
+  np.testing.assert_allclose(logits, np.repeat(expected, pack), rtol=1e-6)
+  # A loss's mean over the points is its mean over the packs.
+  np.testing.assert_allclose(jnp.mean(jax.nn.softplus(logits)),
+                             jnp.mean(jax.nn.softplus(expected)), rtol=1e-6)
+  with pytest.raises(ValueError, match="pack=4 needs a batch that is a multiple of 4, got 6"):
+    d.apply(params, x[:6])
+
+
 # ----------------------------------------------------------------------------
 # Settings.
 
@@ -68,8 +85,12 @@ def test_toy_networks_shapes_and_linear_output():
 def test_every_optimizer_has_valid_default_settings():
   assert mog.optimizer_names() == ["adam"] + games.names()
   for name in mog.optimizer_names():
-    settings = mog.default_settings(name)
-    mog.check_settings(name, settings, mog.DATASETS)
+    for variant in mog.VARIANTS:
+      mog.check_settings(name, mog.default_settings(name, variant), mog.DATASETS)
+  sharp, row = mog.default_settings("adam", "sharp"), mog.SETTINGS["adam"]
+  assert sharp.steps == {name: 2 * steps for name, steps in row.steps.items()}
+  assert (sharp.negative_slope, sharp.batch, sharp.hparams) == (0.0, 512, row.hparams)
+  assert mog.default_settings("adam", "default") == row
   assert mog.default_settings("cgd").loss == "minimax"
   assert mog.default_settings("acgd").loss == "minimax"
 
@@ -98,13 +119,15 @@ def _tiny(name, **overrides):
                              lr_schedule=((0.0, 1.0),), **overrides)
 
 
-@pytest.mark.parametrize("name,hparams", [
-    ("cgd", None),
+@pytest.mark.parametrize("name,overrides", [
+    ("cgd", {}),
     # Lookahead's state aliases the parameters at init; the donated loop must cope.
-    ("lookahead", {"inner": "simultaneous_gda", "inner_hparams": {"lr_x": 0.05, "lr_y": 0.05}}),
+    ("lookahead", {"hparams": {"inner": "simultaneous_gda",
+                               "inner_hparams": {"lr_x": 0.05, "lr_y": 0.05}}}),
+    ("adam", {"pack": 4}),  # PacGAN's packed discriminator.
 ])
-def test_game_optimizer_trains_and_is_deterministic(name, hparams):
-  settings = _tiny(name) if hparams is None else _tiny(name, hparams=hparams)
+def test_optimizer_trains_and_is_deterministic(name, overrides):
+  settings = _tiny(name, **overrides)
   first = mog.train("grid", name, 3, settings)
   again = mog.train("grid", name, 3, settings)  # Reuses the compiled loop.
   assert first["steps_done"] == 20 and first["finite"]
@@ -122,13 +145,14 @@ def test_end_to_end_run_writes_summary_and_plots(tmp_path, capsys):
   workdir = tmp_path / "run"
   status = mog.main(["--dataset", "ring", "--optimizer", "adam", "--seed", "0",
                      "--workdir", str(workdir), "--steps", "200", "--steps_per_call", "40",
-                     "--quiet"])
+                     "--pack", "2", "--quiet"])
   assert status == 0
   assert capsys.readouterr().out.startswith("ring adam seed 0: ")
   summary = json.load(open(workdir / "summary.json"))
   assert summary["dataset"] == "ring" and summary["optimizer"] == "adam"
   assert summary["seed"] == 0 and summary["steps"] == summary["steps_done"] == 200
   assert summary["hparams"] == dict(mog.SETTINGS["adam"].hparams)
+  assert summary["settings"]["pack"] == 2  # discriminator.png shows D on packs of copies.
   assert isinstance(summary["modes"], int) and 0 <= summary["modes"] <= summary["num_modes"] == 8
   assert 0.0 <= summary["high_quality"] <= 1.0
   assert summary["reverse_kl"] is None or 0.0 <= summary["reverse_kl"] <= np.log(8) + 1e-9
@@ -152,6 +176,10 @@ def test_end_to_end_run_writes_summary_and_plots(tmp_path, capsys):
     (["--g_hidden", "64,x"], "widths must be comma-separated integers"),
     (["--loss", "hinge2"], "unknown loss 'hinge2'"),
     (["--lr_schedule", "0.5:1"], "lr_schedule must start at fraction 0"),
+    (["--pack", "3", "--batch", "64"], "batch must be a multiple of pack, got batch 64 and "
+                                       "pack 3"),
+    (["--pack", "0"], "pack must be an integer >= 1"),
+    (["--variant", "blunt"], "unknown variant 'blunt'; known: default, sharp"),
 ])
 def test_bad_arguments_fail_in_one_line(tmp_path, capsys, args, message):
   workdir = tmp_path / "run"
@@ -177,3 +205,22 @@ def test_command_line_error_exit_status(tmp_path):
   assert result.stderr.startswith("error: unknown optimizer 'nope'; known: adam, ")
   assert result.stderr.count("\n") == 1 and result.stdout == ""
   assert not workdir.exists()
+
+
+def test_mog_table_runs_a_variant_and_resumes(tmp_path, monkeypatch, capsys):
+  from experiments import mog_table
+  monkeypatch.setitem(mog.SETTINGS, "adam", _tiny("adam"))
+  argv = ["--seeds", "1", "--optimizers", "adam", "--datasets", "ring", "--variant", "sharp",
+          "--out", str(tmp_path)]
+  assert mog_table.main(argv) == 0
+  runs = mog_table.load_runs(str(tmp_path / "runs.jsonl"))
+  assert len(runs) == 1
+  assert runs[0]["steps"] == 40 and runs[0]["settings"]["batch"] == 512  # Sharp: 2x steps.
+  text = open(tmp_path / "results.md").read()
+  assert "changed by the variant 'sharp'" in text and "| adam | non_saturating | 40 |" in text
+  capsys.readouterr()
+  assert mog_table.main(argv) == 0  # Resumes: the stored run is reused, nothing retrained.
+  assert "[1/1]" not in capsys.readouterr().out
+  assert len(mog_table.load_runs(str(tmp_path / "runs.jsonl"))) == 1
+  assert mog_table.main(argv[:-4] + ["--variant", "blunt"]) == 2
+  mog.clear_compiled()
