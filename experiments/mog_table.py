@@ -150,8 +150,8 @@ def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str]
       "compilation and evaluation; the seeds of one optimizer share its compiled code, so "
       "the first seed pays for the compilation. Settings per optimizer: "
       f"`experiments/mog.py` `SETTINGS`, changed by the variant {variant!r} "
-      f"({mog.VARIANTS[variant] or 'no changes'}). A run whose losses became non-finite stops there "
-      "and counts as diverged (0 modes, 0% high quality, reverse KL undefined); means of the "
+      f"({mog.VARIANTS[variant] or 'no changes'}). A run whose losses became non-finite "
+      "stops there and counts as diverged (0 modes, 0% high quality, reverse KL undefined); means of the "
       "reverse KL are over the runs where it is defined (n given when fewer than all).",
       "",
   ]
@@ -225,7 +225,8 @@ def write_figure(path: str, optimizers: Sequence[str], datasets: Sequence[str],
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = cli.ArgumentParser(prog="python -m experiments.mog_table", description=__doc__.splitlines()[0])
+  parser = cli.ArgumentParser(prog="python -m experiments.mog_table",
+                              description=__doc__.splitlines()[0])
   parser.add_argument("--seeds", type=int, default=5, help="seeds 0..SEEDS-1 (default 5)")
   parser.add_argument("--optimizers", nargs="+", default=None,
                       help="default: adam and every registered game optimizer")
