@@ -62,6 +62,16 @@ def settings_key(settings: mog.Settings, dataset: str) -> str:
   return json.dumps(record, sort_keys=True)
 
 
+def stored_key(run: dict[str, Any]) -> str:
+  """``settings_key`` of a stored run; settings added to ``mog.Settings`` after
+  the run was stored take their defaults (which reproduce the older runs)."""
+  defaults = {f.name: f.default for f in dataclasses.fields(mog.Settings)
+              if f.default is not dataclasses.MISSING}
+  record = dict(json.loads(json.dumps(defaults)), **run["settings"])
+  record["steps"] = run["steps"]
+  return json.dumps(record, sort_keys=True)
+
+
 def load_runs(path: str) -> list[dict[str, Any]]:
   if not os.path.exists(path):
     return []
@@ -259,7 +269,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   start = time.perf_counter()
   for index, (dataset, name, seed) in enumerate(wanted):
     key = settings_key(settings[name], dataset)
-    previous = [r for r in stored if r["settings_key"] == key
+    previous = [r for r in stored if stored_key(r) == key
                 and (r["dataset"], r["optimizer"], r["seed"]) == (dataset, name, seed)]
     if previous:
       runs.append(previous[-1])

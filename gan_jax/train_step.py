@@ -233,7 +233,8 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module, loss: los
     is finite), plus d_real/d_fake (mean sigmoid of D's outputs on the real
     and fake batches) for the alternating update or the game optimizer's own
     metrics (e.g. cg_iterations), d_penalty with a regularizer (the
-    unweighted penalty, 0 on D steps that skip it) and d_class_loss/
+    unweighted penalty, 0 on D steps that skip it; a game optimizer's d_loss
+    includes the weighted penalty) and d_class_loss/
     g_class_loss with an auxiliary classifier.
   """
   generator = with_axis_name(generator, axis_name)
@@ -260,6 +261,12 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module, loss: los
     keys = example_keys(jax.random.fold_in(extra_key, tag), images.shape[0], offset)
     return augment_lib.diff_augment(images, keys, policy)
 
+  def d_penalty(d_params, d_stats, real, real_labels, fake, fake_labels, extra_key, offset):
+    """The regularizer's unweighted penalty on D."""
+    critic = lambda x, labels: players.discriminate(d_params, d_stats, x, labels)[0]
+    keys = example_keys(jax.random.fold_in(extra_key, _PENALTY), real.shape[0], offset)
+    return options.regularizer(critic, real, fake, keys, real_labels, fake_labels)
+
   def d_objective(d_params, d_stats, real, real_labels, fake, fake_labels, extra_key, offset,
                   penalty_scale):
     """D's total loss, and (metrics, the D stats after this step's power iteration)."""
@@ -280,9 +287,8 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module, loss: los
       total = total + options.aux_classifier_weight * d_class
       metrics["d_class_loss"] = d_class
     if penalty_scale is not None:
-      critic = lambda x, labels: players.discriminate(d_params, d_stats, x, labels)[0]
-      keys = example_keys(jax.random.fold_in(extra_key, _PENALTY), real.shape[0], offset)
-      penalty = options.regularizer(critic, real, fake, keys, real_labels, fake_labels)
+      penalty = d_penalty(d_params, d_stats, real, real_labels, fake, fake_labels, extra_key,
+                          offset)
       total = total + penalty_scale * options.regularizer_weight * penalty
       metrics["d_penalty"] = jnp.where(penalty_scale > 0, penalty, 0.0)
     return total, (metrics, real_logits, fake_logits, new_stats)
@@ -367,6 +373,12 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module, loss: los
     renamed = {"loss_x": "g_loss", "loss_y": "d_loss", "grad_norm_x": "g_grad_norm",
                "grad_norm_y": "d_grad_norm"}
     metrics = {renamed.get(k, k): jnp.asarray(v, jnp.float32) for k, v in game_metrics.items()}
+    if options.regularizer is not None:
+      # d_loss is D's total loss here; the penalty at the step's starting
+      # point is one more evaluation, as in the alternating update's metric.
+      penalty = d_penalty(state.d.params, d_stats, real_in, real_labels,
+                          fake_images(state.g.params), labels, extra_key, offset)
+      metrics["d_penalty"] = average(jnp.where(penalty_scale > 0, penalty, 0.0))
     new_state = state.replace(
         step=state.step + 1, game=game_state,
         g=state.g.replace(params=g_params, step=state.g.step + 1),

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_python
 from experiments import mog
-from gan_jax import games, mixtures
+from gan_jax import games, mixtures, regularizers, train_step
 from gan_jax.metrics import mode_coverage
 from gan_jax.networks import toy2d
 
@@ -91,6 +91,10 @@ def test_every_optimizer_has_valid_default_settings():
   assert sharp.steps == {name: 2 * steps for name, steps in row.steps.items()}
   assert (sharp.negative_slope, sharp.batch, sharp.hparams) == (0.0, 512, row.hparams)
   assert mog.default_settings("adam", "default") == row
+  converging = mog.default_settings("extra_adam", "r1_ema")
+  assert (converging.regularizer, converging.ema_decay, converging.lr_schedule) == (
+      "r1", 0.999, ((0.0, 1.0),))
+  assert mog.step_options(converging).regularizer is regularizers.r1_penalty
   assert mog.default_settings("cgd").loss == "minimax"
   assert mog.default_settings("acgd").loss == "minimax"
 
@@ -125,6 +129,8 @@ def _tiny(name, **overrides):
     ("lookahead", {"hparams": {"inner": "simultaneous_gda",
                                "inner_hparams": {"lr_x": 0.05, "lr_y": 0.05}}}),
     ("adam", {"pack": 4}),  # PacGAN's packed discriminator.
+    # Evaluates the weight average; R1 on D.
+    ("extra_adam", {"ema_decay": 0.9, "regularizer": "r1", "regularizer_weight": 1.0}),
 ])
 def test_optimizer_trains_and_is_deterministic(name, overrides):
   settings = _tiny(name, **overrides)
@@ -136,6 +142,19 @@ def test_optimizer_trains_and_is_deterministic(name, overrides):
   assert first["_samples"].shape == (mog.NUM_EVAL_SAMPLES, 2)
   if name == "cgd":
     assert first["final_metrics"]["cg_iterations"] >= 1
+  if settings.regularizer != "none":
+    assert first["final_metrics"]["d_penalty"] > 0
+  state = first["_state"]
+  z = train_step.latents(jax.random.fold_in(jax.random.PRNGKey(3), mog._EVAL),
+                         mog.NUM_EVAL_SAMPLES, settings.latent_dim)
+  raw = np.asarray(first["_generator"].apply(state.g.params, z), np.float64)
+  if settings.ema_decay:
+    averaged = np.asarray(first["_generator"].apply(state.g_ema, z), np.float64)
+    np.testing.assert_array_equal(first["_samples"], averaged)
+    assert not np.allclose(raw, averaged)
+  else:
+    assert state.g_ema == ()
+    np.testing.assert_array_equal(first["_samples"], raw)
   mog.clear_compiled()
 
 
@@ -179,6 +198,10 @@ def test_end_to_end_run_writes_summary_and_plots(tmp_path, capsys):
     (["--pack", "3", "--batch", "64"], "batch must be a multiple of pack, got batch 64 and "
                                        "pack 3"),
     (["--pack", "0"], "pack must be an integer >= 1"),
+    (["--ema_decay", "1"], "settings: ema_decay must be a number in [0.0, 1.0), got 1.0"),
+    (["--regularizer", "l2"], "unknown regularizer 'l2'; known: dragan, gp"),
+    (["--regularizer", "r1", "--regularizer_weight", "-1"],
+     "regularizer_weight must be a finite number >= 0, got -1.0"),
     (["--variant", "blunt"], "unknown variant 'blunt'; known: default, sharp"),
 ])
 def test_bad_arguments_fail_in_one_line(tmp_path, capsys, args, message):
@@ -222,5 +245,11 @@ def test_mog_table_runs_a_variant_and_resumes(tmp_path, monkeypatch, capsys):
   assert mog_table.main(argv) == 0  # Resumes: the stored run is reused, nothing retrained.
   assert "[1/1]" not in capsys.readouterr().out
   assert len(mog_table.load_runs(str(tmp_path / "runs.jsonl"))) == 1
+  # A run stored before settings were added (with their defaults) still matches.
+  old = dict(runs[0], settings={k: v for k, v in runs[0]["settings"].items()
+                                if k not in ("pack", "ema_decay", "regularizer")})
+  (tmp_path / "runs.jsonl").write_text(json.dumps(old) + "\n")
+  assert mog_table.main(argv) == 0
+  assert "[1/1]" not in capsys.readouterr().out
   assert mog_table.main(argv[:-4] + ["--variant", "blunt"]) == 2
   mog.clear_compiled()

@@ -151,7 +151,7 @@ def test_game_optimizer_step_with_stats_penalty_and_ema():
   config.update(dict(hidden_dims=(8,), latent_dim=4, batch_size=8,
                      game_optimizer="simultaneous_gda",
                      spectral_norm=True, regularizer="r1", regularizer_weight=1.0,
-                     g_ema_decay=0.9))
+                     regularizer_every=2, g_ema_decay=0.9))
   generator, discriminator, state = train.build(config, (4, 4, 1))
   loop = jax.jit(train_step.make_train_loop(train.make_step(config, generator, discriminator),
                                             global_batch=8, d_steps=1, steps_per_call=2))
@@ -160,3 +160,6 @@ def test_game_optimizer_step_with_stats_penalty_and_ema():
   assert np.all(np.asarray(metrics["finite"]) == 1.0) and int(new_state.step) == 2
   assert any(_leaves_changed(state.d_stats, new_state.d_stats))
   assert any(_leaves_changed(state.g_ema, new_state.g_ema))
+  # The lazy penalty is reported on the steps that apply it, 0 on the others.
+  penalty = np.asarray(metrics["d_penalty"])
+  assert penalty[0] > 0 and penalty[1] == 0
