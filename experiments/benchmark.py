@@ -50,6 +50,9 @@ _DEVICES = flags.DEFINE_list("devices", ["1", "2", "4"],
                              "Forced host device counts for the pmap rows; empty to skip.")
 _TORCH = flags.DEFINE_bool("torch", True, "Include the PyTorch rows when torch is installed.")
 _CG_ITERS = flags.DEFINE_integer("cg_iters", 5, "CG iterations for cgd/acgd (tolerance 1e-30: never met).")
+_CONV_IMPL = flags.DEFINE_string("conv_impl", None,
+                                 "How gan_jax computes convolutions (config.conv_impl); "
+                                 "default: the config's.")
 _PROCESSES = flags.DEFINE_integer(
     "processes", 2, "Processes (one CPU device each, gloo collectives) for the jax.distributed "
     "row; 0 to skip.", lower_bound=0)
@@ -65,6 +68,8 @@ def _config():
   config.model = _MODEL.value
   config.batch_size = _BATCH.value
   config.steps_per_call = _STEPS_PER_CALL.value
+  if _CONV_IMPL.value is not None:
+    config.conv_impl = _CONV_IMPL.value  # Checked by config.validate with the rest.
   if _OPTIMIZER.value != "adam":
     config.loss = "minimax"  # CGD-type solvers need the zero-sum game.
     config.game_optimizer = _OPTIMIZER.value
@@ -267,7 +272,8 @@ def main(argv):
   import jax
   from gan_jax.errors import UserError
   common = {"model": _MODEL.value, "batch": _BATCH.value, "optimizer": _OPTIMIZER.value,
-            "backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind)}
+            "backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind),
+            **({"conv_impl": config.conv_impl} if _MODEL.value == "dcgan" else {})}
   try:
     rows, flops = _gan_jax_rows(config)
   except UserError as e:

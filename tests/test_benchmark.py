@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from conftest import run_python
 
 
@@ -22,7 +24,12 @@ def test_benchmark_prints_rows_and_summary():
   assert 0 < summary["gan_jax_share_of_peak"]
 
 
-def test_benchmark_rejects_bad_batch():
-  result = run_python(["-m", "experiments.benchmark", "--batch=0", "--devices=", "--processes=0",
-                       "--torch=false"])
+@pytest.mark.parametrize("flag,message", [
+    ("--batch=0", "batch_size"),
+    ("--conv_impl=fft", "config.conv_impl='fft' is not allowed; it must be one of matmul, xla"),
+])
+def test_benchmark_rejects_bad_settings(flag, message):
+  result = run_python(["-m", "experiments.benchmark", flag, "--model=dcgan", "--devices=",
+                       "--processes=0", "--torch=false"])
   assert result.returncode == 2 and result.stderr.startswith("error: "), result.stderr[-2000:]
+  assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
