@@ -316,8 +316,6 @@ def check_settings(optimizer: str, settings: Settings, datasets: Sequence[str] =
   games.base.check_interval("settings", "negative_slope", settings.negative_slope, 0.0, 1.0,
                             include_low=True, include_high=False)
   games.base.check_bool("settings", "normalize", settings.normalize)
-  games.base.check_interval("settings", "ema_decay", settings.ema_decay, 0.0, 1.0,
-                            include_low=True, include_high=False)
   step_options(settings)
   schedule = settings.lr_schedule
   fractions = [f for f, _ in schedule]
@@ -332,15 +330,17 @@ def step_options(settings: Settings) -> train_step_lib.StepOptions:
   """The step's EMA and regularizer settings.
 
   Raises:
-    ValueError: for an unknown regularizer or a weight that is not >= 0.
+    ValueError: for an EMA decay outside [0, 1), an unknown regularizer or a
+      weight that is not a finite number >= 0.
   """
-  weight = settings.regularizer_weight
-  if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (
-      math.isfinite(weight) and weight >= 0):
-    raise ValueError(f"regularizer_weight must be a finite number >= 0, got {weight!r}")
+  decay = games.base.check_interval("settings", "ema_decay", settings.ema_decay, 0.0, 1.0,
+                                    include_low=True, include_high=False)
+  weight = games.base.check_real("settings", "regularizer_weight", settings.regularizer_weight)
+  if weight < 0:
+    raise ValueError(f"settings: regularizer_weight must be a finite number >= 0, got {weight!r}")
   regularizer = None if settings.regularizer == "none" else regularizers.get(settings.regularizer)
-  return train_step_lib.StepOptions(ema_decay=settings.ema_decay, regularizer=regularizer,
-                                    regularizer_weight=float(weight))
+  return train_step_lib.StepOptions(ema_decay=decay, regularizer=regularizer,
+                                    regularizer_weight=weight)
 
 
 def data_scale(mixture: mixtures.Mixture) -> float:

@@ -54,22 +54,22 @@ PUBLISHED = (
 NUM_FIGURE_SAMPLES = 1000
 
 
-def settings_key(settings: mog.Settings, dataset: str) -> str:
-  """A canonical string of the settings of a run on ``dataset``, to match
-  stored runs to the table."""
-  record = mog.settings_to_json(settings)
-  record["steps"] = settings.steps[dataset]
-  return json.dumps(record, sort_keys=True)
-
-
 def stored_key(run: dict[str, Any]) -> str:
-  """``settings_key`` of a stored run; settings added to ``mog.Settings`` after
-  the run was stored take their defaults (which reproduce the older runs)."""
+  """A canonical string of a run's settings (``run["settings"]``, with its own
+  ``run["steps"]``), to match stored runs to the table. Settings added to
+  ``mog.Settings`` after a run was stored take their defaults (which
+  reproduce the older runs)."""
   defaults = {f.name: f.default for f in dataclasses.fields(mog.Settings)
               if f.default is not dataclasses.MISSING}
   record = dict(json.loads(json.dumps(defaults)), **run["settings"])
   record["steps"] = run["steps"]
   return json.dumps(record, sort_keys=True)
+
+
+def settings_key(settings: mog.Settings, dataset: str) -> str:
+  """``stored_key`` of a run of ``settings`` on ``dataset``."""
+  return stored_key({"settings": mog.settings_to_json(settings),
+                     "steps": settings.steps[dataset]})
 
 
 def load_runs(path: str) -> list[dict[str, Any]]:
@@ -161,8 +161,9 @@ def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str]
       "the first seed pays for the compilation. Settings per optimizer: "
       f"`experiments/mog.py` `SETTINGS`, changed by the variant {variant!r} "
       f"({mog.VARIANTS[variant] or 'no changes'}). A run whose losses became non-finite "
-      "stops there and counts as diverged (0 modes, 0% high quality, reverse KL undefined); means of the "
-      "reverse KL are over the runs where it is defined (n given when fewer than all).",
+      "stops there and counts as diverged (0 modes, 0% high quality, reverse KL undefined); "
+      "means of the reverse KL are over the runs where it is defined (n given when fewer "
+      "than all).",
       "",
   ]
   for dataset in datasets:
@@ -261,7 +262,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   os.makedirs(args.out, exist_ok=True)
   runs_path = os.path.join(args.out, "runs.jsonl")
   samples_path = os.path.join(args.out, "samples_seed0.npz")
-  stored = load_runs(runs_path)
+  stored = [(stored_key(run), run) for run in load_runs(runs_path)]
   samples = dict(np.load(samples_path)) if os.path.exists(samples_path) else {}
   wanted = [(d, o, s) for d in args.datasets for o in optimizers for s in range(args.seeds)]
   runs = []
@@ -269,7 +270,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   start = time.perf_counter()
   for index, (dataset, name, seed) in enumerate(wanted):
     key = settings_key(settings[name], dataset)
-    previous = [r for r in stored if stored_key(r) == key
+    previous = [r for stored_as, r in stored if stored_as == key
                 and (r["dataset"], r["optimizer"], r["seed"]) == (dataset, name, seed)]
     if previous:
       runs.append(previous[-1])
@@ -279,7 +280,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       last_group = (dataset, name)
     result = mog.train(dataset, name, seed, settings[name])
     record = mog.json_safe({k: v for k, v in result.items() if not k.startswith("_")})
-    record["settings_key"] = key
     with open(runs_path, "a") as f:
       f.write(json.dumps(record) + "\n")
     if seed == 0:
