@@ -129,9 +129,11 @@ def _xla_conv(x, kernel, stride, padding):
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
+# (3, 16, 2, 6) and (3, 64, 4, 14), few output channels, take the matmul's output side.
 @pytest.mark.parametrize("impl", ["matmul", "xla"])
 @pytest.mark.parametrize("kernel_size,cin,cout,size", [(3, 5, 32, 7), (3, 6, 3, 9), (1, 4, 20, 5),
-                                                       (4, 3, 17, 8)])
+                                                       (4, 3, 17, 8), (3, 16, 2, 6),
+                                                       (3, 64, 4, 14)])
 def test_conv_matches_lax_same_convolution(impl, kernel_size, cin, cout, size):
   x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size + 1, cin))
   module = layers.conv(cout, (kernel_size, kernel_size), impl)
@@ -139,6 +141,13 @@ def test_conv_matches_lax_same_convolution(impl, kernel_size, cin, cout, size):
   kernel, bias = variables["params"]["kernel"], variables["params"]["bias"]
   expected = _xla_conv(x, kernel, 1, "SAME") + bias
   np.testing.assert_allclose(jax.jit(module.apply)(variables, x), expected, rtol=1e-5, atol=1e-5)
+  # Gradients in the input and the kernel, as the training step takes them.
+  loss = lambda x, k, f: jnp.sum(jnp.tanh(f(x, k)))
+  ours = lambda x, k: module.apply({"params": {"kernel": k, "bias": bias}}, x)
+  ref = lambda x, k: _xla_conv(x, k, 1, "SAME") + bias
+  for got, want in zip(jax.grad(loss, (0, 1))(x, kernel, ours),
+                       jax.grad(loss, (0, 1))(x, kernel, ref)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("impl", ["matmul", "xla"])

@@ -26,7 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
   # CPU, see benchmarks/upsample_timing.py), 'transpose' or 'resize'.
   config.width = 64
   config.upsample = "subpixel"
-  # How their stride-1 convolutions are computed: 'matmul' (patches times the
+  # How their stride-1 convolutions are computed: 'matmul' (one matmul with the
   # kernel; the fastest on CPU, where XLA's convolution gradients inside the
   # fused loop are 40-90x slower, see benchmarks/conv_timing.py) or 'xla'.
   config.conv_impl = "matmul"
