@@ -17,6 +17,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from gan_jax.errors import UserError
 from gan_jax.state import GANState
 
 
@@ -39,10 +40,30 @@ def save(mngr: ocp.CheckpointManager, state: GANState) -> None:
 
 
 def restore_latest(mngr: ocp.CheckpointManager, template: GANState) -> Optional[GANState]:
-  """The newest checkpoint restored into ``template``'s structure, or None."""
+  """The newest checkpoint restored into ``template``'s structure, or None.
+
+  Raises:
+    UserError: the checkpoint does not fit the template (another model, or a
+      gan_jax version that named its layers differently); nothing is changed.
+  """
   step = mngr.latest_step()
   if step is None:
     return None
-  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _host_tree(template))
-  restored = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+  expected = _host_tree(template)
+  where = f"the checkpoint of step {step} in {mngr.directory} does not fit this model"
+  advice = "resume with the config and gan_jax version that wrote it, or use a new workdir"
+  try:
+    restored = mngr.restore(step, args=ocp.args.StandardRestore(
+        jax.tree.map(ocp.utils.to_shape_dtype_struct, expected)))
+  except ValueError:  # Orbax: the trees' structures differ.
+    raise UserError(f"{where}: its layers differ from the model's; {advice}") from None
+  # Orbax restores the stored shapes whatever the template says, so check them.
+  mismatched = [("/".join(str(getattr(k, "key", k)) for k in path), np.shape(got), want.shape)
+                for (path, want), got in zip(jax.tree_util.tree_leaves_with_path(expected),
+                                             jax.tree.leaves(restored))
+                if np.shape(got) != want.shape]
+  if mismatched:
+    # Name a parameter rather than an optimizer moment where there is one.
+    name, got, want = min(mismatched, key=lambda m: "opt_state" in m[0])
+    raise UserError(f"{where}: {name} has shape {got}, the model's is {want}; {advice}")
   return flax.serialization.from_state_dict(template, restored)

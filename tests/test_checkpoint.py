@@ -1,0 +1,52 @@
+"""gan_jax.checkpoint: bit-exact round trips, and checkpoints that do not fit the model."""
+
+import jax
+import numpy as np
+import pytest
+
+from experiments.configs import default
+from gan_jax import checkpoint, train
+from gan_jax.errors import UserError
+
+
+def _state(hidden_dims):
+  config = default.get_config()
+  config.batch_size = 4
+  config.latent_dim = 8
+  config.hidden_dims = hidden_dims
+  return train.build(config, (6, 6, 1))[2]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("run"))
+  state = _state((16, 16)).replace(step=7)
+  mngr = checkpoint.manager(workdir, max_to_keep=2)
+  checkpoint.save(mngr, state)
+  mngr.wait_until_finished()
+  return workdir, state
+
+
+def test_restore_is_bit_exact(saved):
+  workdir, state = saved
+  restored = checkpoint.restore_latest(checkpoint.manager(workdir, 2), _state((16, 16)))
+  assert int(restored.step) == 7
+  for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(state)):
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_empty_workdir_restores_nothing(tmp_path):
+  assert checkpoint.restore_latest(checkpoint.manager(str(tmp_path), 2), _state((16, 16))) is None
+
+
+@pytest.mark.parametrize("hidden_dims,message", [
+    # Same layers, other widths: Orbax alone would restore the stored shapes.
+    ((8, 8), r"d/params/params/Dense_0/bias has shape \(16,\), the model's is \(8,\)"),
+    ((16, 16, 16), "its layers differ from the model's"),
+])
+def test_checkpoint_of_another_model_is_a_one_line_error(saved, hidden_dims, message):
+  workdir, _ = saved
+  with pytest.raises(UserError, match=message) as info:
+    checkpoint.restore_latest(checkpoint.manager(workdir, 2), _state(hidden_dims))
+  assert "\n" not in str(info.value)
+  assert "use a new workdir" in str(info.value)
