@@ -53,6 +53,9 @@ _CG_ITERS = flags.DEFINE_integer("cg_iters", 5, "CG iterations for cgd/acgd (tol
 _CONV_IMPL = flags.DEFINE_string("conv_impl", None,
                                  "How gan_jax computes convolutions (config.conv_impl); "
                                  "default: the config's.")
+_UPSAMPLE = flags.DEFINE_string("upsample", None,
+                                "The DCGAN generator's up-convolution (config.upsample); "
+                                "default: the config's.")
 _PROCESSES = flags.DEFINE_integer(
     "processes", 2, "Processes (one CPU device each, gloo collectives) for the jax.distributed "
     "row; 0 to skip.", lower_bound=0)
@@ -70,6 +73,8 @@ def _config():
   config.steps_per_call = _STEPS_PER_CALL.value
   if _CONV_IMPL.value is not None:
     config.conv_impl = _CONV_IMPL.value  # Checked by config.validate with the rest.
+  if _UPSAMPLE.value is not None:
+    config.upsample = _UPSAMPLE.value
   if _OPTIMIZER.value != "adam":
     config.loss = "minimax"  # CGD-type solvers need the zero-sum game.
     config.game_optimizer = _OPTIMIZER.value
@@ -223,7 +228,8 @@ def _matmul_peak_gflops(n: int = 2048) -> float:
   return max(rates)
 
 
-def _torch_rows() -> list[dict]:
+def _torch_rows(upsample: str) -> list[dict]:
+  """PyTorch eager and compiled rows; ``upsample`` is the DCGAN generator's up-convolution."""
   try:
     import torch
   except ImportError:
@@ -231,21 +237,24 @@ def _torch_rows() -> list[dict]:
   from benchmarks import torch_gan
   if _OPTIMIZER.value != "adam":
     return [{"impl": "torch", "skipped": "the PyTorch reference uses Adam only"}]
+  if _MODEL.value == "dcgan" and upsample not in ("subpixel", "transpose"):
+    return [{"impl": "torch", "skipped": "the PyTorch DCGAN has subpixel and transpose "
+                                         "generators only"}]
   device = "cuda" if torch.cuda.is_available() else "cpu"
 
-  def build(upsample: str):
+  def build(generator_upsample: str):
     if _MODEL.value == "mlp":
       return torch_gan.build_mlp(_BATCH.value, device=device)
-    return torch_gan.build_dcgan(_BATCH.value, upsample, device=device)
+    return torch_gan.build_dcgan(_BATCH.value, generator_upsample, device=device)
 
-  # (row, DCGAN up-convolution, torch.compile?): the same network as gan_jax's
-  # default, and for DCGAN also the classic transposed-convolution generator.
-  variants = [("torch_eager", "subpixel", False), ("torch_compile", "subpixel", True)]
-  if _MODEL.value == "dcgan":
+  # (row, DCGAN up-convolution, torch.compile?): the same network as gan_jax's,
+  # and for a sub-pixel DCGAN also the classic transposed-convolution generator.
+  variants = [("torch_eager", upsample, False), ("torch_compile", upsample, True)]
+  if _MODEL.value == "dcgan" and upsample == "subpixel":
     variants.append(("torch_eager_transpose", "transpose", False))
   rows = []
-  for impl, upsample, compiled in variants:
-    generator, discriminator, real = build(upsample)
+  for impl, variant_upsample, compiled in variants:
+    generator, discriminator, real = build(variant_upsample)
     step = torch_gan.make_step(generator, discriminator, latent_dim=100)
     if compiled:
       try:
@@ -257,7 +266,7 @@ def _torch_rows() -> list[dict]:
     rates = torch_gan.steps_per_sec(step, real, steps=_STEPS.value, repeats=_REPEATS.value)
     rows.append({"impl": impl, "torch": torch.__version__, "torch_device": device,
                  "threads": torch.get_num_threads(),
-                 **({"upsample": upsample} if _MODEL.value == "dcgan" else {}),
+                 **({"upsample": variant_upsample} if _MODEL.value == "dcgan" else {}),
                  "steps_per_sec": statistics.median(rates)})
   return rows
 
@@ -273,7 +282,8 @@ def main(argv):
   from gan_jax.errors import UserError
   common = {"model": _MODEL.value, "batch": _BATCH.value, "optimizer": _OPTIMIZER.value,
             "backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind),
-            **({"conv_impl": config.conv_impl} if _MODEL.value == "dcgan" else {})}
+            **({"conv_impl": config.conv_impl, "upsample": config.upsample}
+               if _MODEL.value == "dcgan" else {})}
   try:
     rows, flops = _gan_jax_rows(config)
   except UserError as e:
@@ -282,7 +292,7 @@ def main(argv):
   if _PROCESSES.value:
     rows.append(_multiprocess_row(_PROCESSES.value))
   if _TORCH.value:
-    rows += _torch_rows()
+    rows += _torch_rows(config.upsample)
   for row in rows:
     print(json.dumps({**common, **row}), flush=True)
 

@@ -27,6 +27,8 @@ def test_benchmark_prints_rows_and_summary():
 @pytest.mark.parametrize("flag,message", [
     ("--batch=0", "batch_size"),
     ("--conv_impl=fft", "config.conv_impl='fft' is not allowed; it must be one of matmul, xla"),
+    ("--upsample=bilinear", "config.upsample='bilinear' is not allowed; it must be one of resize, "
+                            "subpixel, transpose"),
 ])
 def test_benchmark_rejects_bad_settings(flag, message):
   result = run_python(["-m", "experiments.benchmark", flag, "--model=dcgan", "--devices=",

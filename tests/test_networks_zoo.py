@@ -173,3 +173,21 @@ def test_strided_conv_equals_the_strided_convolution(impl, size, cin):
 def test_conv_impl_is_validated():
   with pytest.raises(ValueError, match="unknown conv_impl 'cudnn'; known: matmul, xla"):
     layers.conv_impl("cudnn")
+
+
+def test_transposed_conv_as_subpixel_equals_flax_conv_transpose():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 6, 3))
+  ours, flax_layer = layers.TransposeUp(4, "matmul"), layers.TransposeUp(4, "xla")
+  variables = flax_layer.init(jax.random.PRNGKey(1), x)
+  # Same parameter names and initial values, so either reads the other's checkpoints.
+  initial = ours.init(jax.random.PRNGKey(1), x)
+  assert jax.tree.structure(initial) == jax.tree.structure(variables)
+  for a, b in zip(jax.tree.leaves(initial), jax.tree.leaves(variables)):
+    np.testing.assert_array_equal(a, b)
+  variables = jax.tree.map(lambda p: p + 0.1, variables)  # a nonzero bias as well
+  np.testing.assert_allclose(ours.apply(variables, x), flax_layer.apply(variables, x),
+                             rtol=1e-5, atol=1e-5)
+  loss = lambda v, x, layer: jnp.sum(jnp.tanh(layer.apply(v, x)))
+  for got, want in zip(jax.tree.leaves(jax.grad(loss, (0, 1))(variables, x, ours)),
+                       jax.tree.leaves(jax.grad(loss, (0, 1))(variables, x, flax_layer))):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

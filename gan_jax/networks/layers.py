@@ -282,10 +282,54 @@ class SubpixelUp(nn.Module):
         Conv(4 * self.features, (3, 3), self.impl, kernel_init=_icnr(kernel_init))(x))
 
 
+def _transposed_as_subpixel_kernel(kernel: jax.Array) -> jax.Array:
+  """A 4x4 stride-2 SAME transposed-conv kernel [4, 4, C, F] as a 3x3 sub-pixel kernel.
+
+  Output pixel (2m + a, 2n + b) of the transposed convolution sums
+  ``x[m + ty - 1, n + tx - 1] kernel[2 ty - a, 2 tx - b]`` over the window
+  taps (ty, tx) in 0..2 whose kernel index lies in 0..3 (lax's SAME padding
+  of 2 on each side of the 2x dilated input). So a 3x3 convolution to 4F
+  channels, ordered (a, b, F) as ``depth_to_space`` reads them, with zeros
+  where no kernel entry applies, followed by ``depth_to_space``, is the same
+  linear map as the transposed convolution.
+  """
+  zero = jnp.zeros_like(kernel[0, 0])
+  entry = lambda ty, tx, a, b: (kernel[2 * ty - a, 2 * tx - b]
+                                if 0 <= 2 * ty - a < 4 and 0 <= 2 * tx - b < 4 else zero)
+  return jnp.stack([
+      jnp.stack([jnp.concatenate([entry(ty, tx, a, b) for a in range(2) for b in range(2)], -1)
+                 for tx in range(3)])
+      for ty in range(3)])
+
+
+class _ConvTransposeAsSubpixel(nn.Module):
+  """``nn.ConvTranspose(F, (4, 4), strides=(2, 2), padding="SAME")`` computed as a sub-pixel conv.
+
+  Same parameters and outputs (to float rounding); its derivatives are
+  matmuls (``conv_impl``), unlike XLA's transposed convolution on the CPU.
+  """
+
+  features: int
+  impl: str
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param("kernel", kernel_init, (4, 4, x.shape[-1], self.features))
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    y = conv_impl(self.impl)(padded, _transposed_as_subpixel_kernel(kernel))
+    return depth_to_space(y) + bias
+
+
 class TransposeUp(nn.Module):
   """x2 up-convolution: a 4x4 transposed convolution with stride 2 (DCGAN's).
 
-  Always XLA's transposed convolution: ``impl`` is accepted and ignored.
+  With ``impl="xla"`` it is flax's ``nn.ConvTranspose`` (XLA's transposed
+  convolution, which XLA's CPU backend differentiates slowly inside loops);
+  otherwise the same layer, with the same parameter names, computed as a
+  3x3 sub-pixel convolution whose kernel holds the 4x4 kernel's entries
+  (``_transposed_as_subpixel_kernel``): the cost of ``SubpixelUp``, with a
+  kernel constrained to what a transposed convolution can express.
 
   References:
     Radford et al. 2016, "Unsupervised Representation Learning with DCGANs".
@@ -296,8 +340,10 @@ class TransposeUp(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return nn.ConvTranspose(self.features, (4, 4), strides=(2, 2), padding="SAME",
-                            kernel_init=kernel_init)(x)
+    if self.impl == "xla":
+      return nn.ConvTranspose(self.features, (4, 4), strides=(2, 2), padding="SAME",
+                              kernel_init=kernel_init)(x)
+    return _ConvTransposeAsSubpixel(self.features, self.impl, name="ConvTranspose_0")(x)
 
 
 class ResizeUp(nn.Module):
