@@ -141,6 +141,8 @@ def test_conv_matches_lax_same_convolution(impl, kernel_size, cin, cout, size):
   kernel, bias = variables["params"]["kernel"], variables["params"]["bias"]
   expected = _xla_conv(x, kernel, 1, "SAME") + bias
   np.testing.assert_allclose(jax.jit(module.apply)(variables, x), expected, rtol=1e-5, atol=1e-5)
+  if impl == "xla":
+    return  # The reference itself: its gradients are lax's.
   # Gradients in the input and the kernel, as the training step takes them.
   loss = lambda x, k, f: jnp.sum(jnp.tanh(f(x, k)))
   ours = lambda x, k: module.apply({"params": {"kernel": k, "bias": bias}}, x)
