@@ -43,15 +43,19 @@ def mlp_discriminator(in_dim: int, hidden: Sequence[int]) -> nn.Module:
   return nn.Sequential(*layers, nn.Linear(width, 1))
 
 
+# The DCGAN generator's up-convolutions this reference has (gan_jax's "resize" it lacks).
+UPSAMPLES = ("subpixel", "transpose")
+
+
 def dcgan_generator(latent_dim: int, width: int, channels: int, upsample: str) -> nn.Module:
-  """28x28 DCGAN generator; ``upsample`` is "subpixel" or "transpose"."""
+  """28x28 DCGAN generator; ``upsample`` is one of ``UPSAMPLES``."""
 
   def up(c_in: int, c_out: int) -> list[nn.Module]:
     if upsample == "subpixel":
       return [nn.Conv2d(c_in, 4 * c_out, 3, padding=1), nn.PixelShuffle(2)]
     if upsample == "transpose":
       return [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)]
-    raise ValueError(f"unknown upsample {upsample!r}; known: subpixel, transpose")
+    raise ValueError(f"unknown upsample {upsample!r}; known: {', '.join(UPSAMPLES)}")
 
   return nn.Sequential(
       nn.Linear(latent_dim, 7 * 7 * 2 * width), nn.Unflatten(1, (2 * width, 7, 7)),

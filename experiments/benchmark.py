@@ -237,9 +237,9 @@ def _torch_rows(upsample: str) -> list[dict]:
   from benchmarks import torch_gan
   if _OPTIMIZER.value != "adam":
     return [{"impl": "torch", "skipped": "the PyTorch reference uses Adam only"}]
-  if _MODEL.value == "dcgan" and upsample not in ("subpixel", "transpose"):
-    return [{"impl": "torch", "skipped": "the PyTorch DCGAN has subpixel and transpose "
-                                         "generators only"}]
+  if _MODEL.value == "dcgan" and upsample not in torch_gan.UPSAMPLES:
+    return [{"impl": "torch", "skipped": f"the PyTorch DCGAN has "
+                                         f"{' and '.join(torch_gan.UPSAMPLES)} generators only"}]
   device = "cuda" if torch.cuda.is_available() else "cpu"
 
   def build(generator_upsample: str):

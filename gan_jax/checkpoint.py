@@ -58,7 +58,8 @@ def restore_latest(mngr: ocp.CheckpointManager, template: GANState) -> Optional[
   except ValueError:  # Orbax: the trees' structures differ.
     raise UserError(f"{where}: its layers differ from the model's; {advice}") from None
   # Orbax restores the stored shapes whatever the template says, so check them.
-  mismatched = [("/".join(str(getattr(k, "key", k)) for k in path), np.shape(got), want.shape)
+  mismatched = [(jax.tree_util.keystr(path, simple=True, separator="/"), np.shape(got),
+                 want.shape)
                 for (path, want), got in zip(jax.tree_util.tree_leaves_with_path(expected),
                                              jax.tree.leaves(restored))
                 if np.shape(got) != want.shape]

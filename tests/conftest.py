@@ -17,10 +17,13 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   _CACHE_DIR = tempfile.mkdtemp(prefix="gan_jax_tests_xla_cache_")
   atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
   os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE_DIR
-  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
-  import jax  # noqa: E402  (after the environment, which jax reads at import)
+  _MIN_COMPILE_SECS = 0.2  # Cache nearly every program, not only slow ones.
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = str(_MIN_COMPILE_SECS)
+  # The environment reaches the subprocesses; the updates reach this process,
+  # in case a pytest plugin imported jax before the environment was set.
+  import jax  # noqa: E402
   jax.config.update("jax_compilation_cache_dir", _CACHE_DIR)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", _MIN_COMPILE_SECS)
 
 
 @pytest.fixture
