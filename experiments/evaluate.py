@@ -27,6 +27,7 @@ import time
 from absl import app, flags, logging
 
 from experiments import cli
+from gan_jax import determinism
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory to evaluate.", required=True)
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", None,
@@ -137,6 +138,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
+  determinism.request_deterministic_gpu_ops()  # Before jax starts a backend.
   from gan_jax.errors import UserError
 
   workdir = _WORKDIR.value

@@ -57,6 +57,7 @@ import numpy as np
 import optax
 
 from experiments import cli
+from gan_jax import determinism
 from gan_jax import games
 from gan_jax import losses
 from gan_jax import mixtures
@@ -730,6 +731,7 @@ def make_parser() -> cli.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   args = make_parser().parse_args(argv)
+  determinism.request_deterministic_gpu_ops()  # Before jax starts a backend.
   try:
     settings = resolve_settings(args.optimizer, args)
   except ValueError as e:

@@ -36,6 +36,7 @@ import numpy as np
 
 from experiments import cli
 from experiments import mog
+from gan_jax import determinism
 
 # The grid target of the benchmark: every mode, >= 90% high-quality samples,
 # reverse KL <= 0.04 (about PacGAN4's numbers on the grid).
@@ -246,6 +247,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       help=f"one of {', '.join(mog.VARIANTS)} (experiments.mog.VARIANTS)")
   parser.add_argument("--out", default=os.path.join("benchmarks", "mog"))
   args = parser.parse_args(argv)
+  determinism.request_deterministic_gpu_ops()  # Before jax starts a backend.
   optimizers = args.optimizers or mog.optimizer_names()
   try:
     if args.seeds < 1:

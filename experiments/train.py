@@ -16,6 +16,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from experiments import cli
+from gan_jax import determinism
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "default.py")
 
@@ -54,6 +55,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
+  determinism.request_deterministic_gpu_ops()  # Before jax starts a backend.
   import jax  # After flag parsing, so --help stays fast.
   if _COORDINATOR.value:
     cli.init_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)

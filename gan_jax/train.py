@@ -32,10 +32,11 @@ import jax
 import ml_collections
 import numpy as np
 import tqdm
+from absl import logging
 
 from gan_jax import augment as augment_lib
-from gan_jax import checkpoint, config as config_lib, data, evaluation, games, losses, networks
-from gan_jax import optimizers
+from gan_jax import checkpoint, config as config_lib, data, determinism, evaluation, games, losses
+from gan_jax import networks, optimizers
 from gan_jax import regularizers, reporting
 from gan_jax import state as state_lib
 from gan_jax import train_step as train_step_lib
@@ -222,6 +223,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   start_time = time.time()
   dataset = _load_checked(config, workdir)
   is_primary = jax.process_index() == 0
+  on_gpu = jax.default_backend() == "gpu"
+  if on_gpu and not determinism.gpu_ops_deterministic() and is_primary:
+    logging.warning("XLA_FLAGS lacks %s=true: this GPU run's parameters will not be bit-"
+                    "reproducible (see gan_jax.determinism)", determinism.FLAG)
   if is_primary:
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -304,6 +309,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "num_devices": jax.device_count(),
       "num_processes": jax.process_count(),
       "backend": jax.default_backend(),
+      **({"xla_gpu_deterministic_ops": determinism.gpu_ops_deterministic()} if on_gpu else {}),
   }
   if is_primary:
     if not os.path.exists(_sample_path(workdir, step)):

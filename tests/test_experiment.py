@@ -57,6 +57,17 @@ def test_same_seed_same_params_other_seed_different(quick_config, tmp_path):
   assert a != c
 
 
+def test_gpu_run_without_the_determinism_flag_warns_and_says_so(quick_config, tmp_path,
+                                                                monkeypatch, caplog):
+  # The backend is only asked for its name here; the run itself stays on the CPU.
+  monkeypatch.setattr(train.jax, "default_backend", lambda: "gpu")
+  monkeypatch.setenv("XLA_FLAGS", "--xla_gpu_deterministic_ops=false")
+  quick_config.num_steps = 10
+  summary = train.train_and_evaluate(quick_config, str(tmp_path / "run"))
+  assert summary["backend"] == "gpu" and summary["xla_gpu_deterministic_ops"] is False
+  assert any("not be bit-reproducible" in r.getMessage() for r in caplog.records), caplog.text
+
+
 def test_rerun_resumes_and_extends(quick_config, tmp_path):
   quick_config.num_steps = 20
   full = quick_config.copy_and_resolve_references()
@@ -114,13 +125,16 @@ def _wait_for_checkpoint(workdir, proc, timeout=120):
   raise AssertionError(f"no checkpoint appeared; exit code {proc.poll()}")
 
 
-def _start(workdir):
-  return subprocess.Popen([sys.executable, *_cli(workdir, *LONG)], cwd=ROOT,
+def _start(workdir, env=None):
+  return subprocess.Popen([sys.executable, *_cli(workdir, *LONG)], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
-  reference = _start(tmp_path / "ref")  # Uninterrupted, alongside (suite time).
+  # Uninterrupted, alongside (suite time). It also opts out of the GPU
+  # determinism flag that experiments.train sets, which must not change a CPU run.
+  reference = _start(tmp_path / "ref", env=dict(
+      os.environ, XLA_FLAGS="--xla_gpu_deterministic_ops=false"))
   workdir = tmp_path / "killed"
   proc = _start(workdir)
   _wait_for_checkpoint(workdir, proc)
