@@ -15,10 +15,11 @@ prints one JSON line per implementation:
   joined by ``jax.distributed`` (one CPU device each, gloo collectives);
 - ``torch_eager`` and ``torch_compile``: ``benchmarks/torch_gan.py``, the
   same networks (for DCGAN also ``torch_eager_transpose``, the classic
-  transposed-convolution generator), only when torch is installed; it is not
-  a gan_jax dependency;
+  transposed-convolution generator; on a GPU also ``torch_compile_cudagraphs``,
+  ``mode="reduce-overhead"``), only when torch is installed; it is not a
+  gan_jax dependency;
 - ``summary``: the ratios gan_jax / torch, the model's FLOPs per step (XLA's
-  cost analysis of the compiled step), this machine's float32 matmul peak
+  cost analysis of the step's unoptimized program), this machine's float32 matmul peak
   measured in the same run, and the share of it each gan_jax variant reaches.
 
 Rates are medians over ``--repeats`` timed windows of ``--steps`` steps,
@@ -34,10 +35,12 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Iterator
 
 from absl import app, flags, logging
 
 from experiments import cli
+from gan_jax import determinism
 
 _MODEL = flags.DEFINE_enum("model", "mlp", ["mlp", "dcgan"], "Network pair.")
 _BATCH = flags.DEFINE_integer("batch", 64, "Global batch size.")
@@ -93,6 +96,18 @@ def _median_rate(run_window, steps: int) -> float:
   return statistics.median(rates)
 
 
+def _step_flops(jitted, *args) -> float:
+  """FLOPs of one call as traced, before any backend optimizes it.
+
+  Counted on the CPU backend on every machine: a GPU backend only counts the
+  optimized program, which leaves out library calls and moved between 1.4e8
+  and 4.1e9 for one DCGAN step from run to run with autotuning.
+  """
+  import jax
+  analysis = jitted.lower(*jax.device_put(args, jax.devices("cpu")[0])).cost_analysis() or {}
+  return float(analysis.get("flops", float("nan")))
+
+
 def _gan_jax_rows(config):
   import jax
   import numpy as np
@@ -105,8 +120,7 @@ def _gan_jax_rows(config):
       -1, 1, (1, config.batch_size) + shape).astype(np.float32))}
 
   jitted = jax.jit(step_fn, donate_argnums=(0,))
-  compiled = jitted.lower(state, batch).compile()
-  flops = float(compiled.cost_analysis().get("flops", float("nan")))
+  flops = _step_flops(jitted, state, batch)
   holder = {"state": jax.tree.map(lambda x: x, state)}
 
   def one_step_window():
@@ -228,52 +242,63 @@ def _matmul_peak_gflops(n: int = 2048) -> float:
   return max(rates)
 
 
-def _torch_rows(upsample: str) -> list[dict]:
+def _torch_rows(upsample: str) -> Iterator[dict]:
   """PyTorch eager and compiled rows; ``upsample`` is the DCGAN generator's up-convolution."""
   try:
     import torch
   except ImportError:
-    return [{"impl": "torch", "skipped": "torch is not installed (pip install torch==2.13.0)"}]
+    yield {"impl": "torch", "skipped": "torch is not installed (pip install torch==2.13.0)"}
+    return
   from benchmarks import torch_gan
   if _OPTIMIZER.value != "adam":
-    return [{"impl": "torch", "skipped": "the PyTorch reference uses Adam only"}]
+    yield {"impl": "torch", "skipped": "the PyTorch reference uses Adam only"}
+    return
   if _MODEL.value == "dcgan" and upsample not in torch_gan.UPSAMPLES:
-    return [{"impl": "torch", "skipped": f"the PyTorch DCGAN has "
-                                         f"{' and '.join(torch_gan.UPSAMPLES)} generators only"}]
+    yield {"impl": "torch", "skipped": f"the PyTorch DCGAN has "
+                                       f"{' and '.join(torch_gan.UPSAMPLES)} generators only"}
+    return
   device = "cuda" if torch.cuda.is_available() else "cpu"
+  if device == "cuda":
+    # XLA's default precision runs float32 matmuls and convolutions as TF32 on
+    # GPUs that have it; PyTorch does so for convolutions only unless asked.
+    torch.set_float32_matmul_precision("high")
 
   def build(generator_upsample: str):
     if _MODEL.value == "mlp":
       return torch_gan.build_mlp(_BATCH.value, device=device)
     return torch_gan.build_dcgan(_BATCH.value, generator_upsample, device=device)
 
-  # (row, DCGAN up-convolution, torch.compile?): the same network as gan_jax's,
-  # and for a sub-pixel DCGAN also the classic transposed-convolution generator.
-  variants = [("torch_eager", upsample, False), ("torch_compile", upsample, True)]
+  # (row, DCGAN up-convolution, torch.compile mode or None for eager): the same
+  # network as gan_jax's, for a sub-pixel DCGAN also the classic
+  # transposed-convolution generator, and on a GPU torch.compile with CUDA
+  # graphs, which removes the per-kernel launch cost that bounds small steps.
+  variants = [("torch_eager", upsample, None), ("torch_compile", upsample, "default")]
+  if device == "cuda":
+    variants.append(("torch_compile_cudagraphs", upsample, "reduce-overhead"))
   if _MODEL.value == "dcgan" and upsample == "subpixel":
-    variants.append(("torch_eager_transpose", "transpose", False))
-  rows = []
-  for impl, variant_upsample, compiled in variants:
+    variants.append(("torch_eager_transpose", "transpose", None))
+  for impl, variant_upsample, compile_mode in variants:
     generator, discriminator, real = build(variant_upsample)
     step = torch_gan.make_step(generator, discriminator, latent_dim=100)
-    if compiled:
+    if compile_mode:
       try:
-        step = torch.compile(step)
+        step = torch.compile(step, mode=compile_mode)
         step(real)
       except Exception as e:  # Inductor needs a working C++ toolchain.
-        rows.append({"impl": impl, "error": f"{type(e).__name__}: {str(e)[:200]}"})
+        yield {"impl": impl, "error": f"{type(e).__name__}: {str(e)[:200]}"}
         continue
     rates = torch_gan.steps_per_sec(step, real, steps=_STEPS.value, repeats=_REPEATS.value)
-    rows.append({"impl": impl, "torch": torch.__version__, "torch_device": device,
-                 "threads": torch.get_num_threads(),
-                 **({"upsample": variant_upsample} if _MODEL.value == "dcgan" else {}),
-                 "steps_per_sec": statistics.median(rates)})
-  return rows
+    yield {"impl": impl, "torch": torch.__version__, "torch_device": device,
+           "threads": torch.get_num_threads(),
+           "matmul_precision": torch.get_float32_matmul_precision(),
+           **({"upsample": variant_upsample} if _MODEL.value == "dcgan" else {}),
+           "steps_per_sec": statistics.median(rates)}
 
 
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  determinism.request_deterministic_gpu_ops()  # Time what experiments.train runs.
   config = _config()
   if _PMAP_WORKER.value:
     print(json.dumps(_pmap_worker(config)))
@@ -284,17 +309,25 @@ def main(argv):
             "backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind),
             **({"conv_impl": config.conv_impl, "upsample": config.upsample}
                if _MODEL.value == "dcgan" else {})}
+
+  def emit(new_rows) -> list[dict]:
+    """Prints rows as they are measured, so a run cut short keeps what it measured."""
+    printed = []
+    for row in new_rows:
+      print(json.dumps({**common, **row}), flush=True)
+      printed.append(row)
+    return printed
+
   try:
     rows, flops = _gan_jax_rows(config)
   except UserError as e:
     cli.fail(str(e))
-  rows += [_pmap_row(config, int(n)) for n in _DEVICES.value]
+  emit(rows)
+  rows += emit(_pmap_row(config, int(n)) for n in _DEVICES.value)
   if _PROCESSES.value:
-    rows.append(_multiprocess_row(_PROCESSES.value))
+    rows += emit([_multiprocess_row(_PROCESSES.value)])
   if _TORCH.value:
-    rows += _torch_rows(config.upsample)
-  for row in rows:
-    print(json.dumps({**common, **row}), flush=True)
+    rows += emit(_torch_rows(config.upsample))
 
   peak = _matmul_peak_gflops()
   rate = {r["impl"]: r["steps_per_sec"] for r in rows if "steps_per_sec" in r and "devices" not in r}
@@ -303,10 +336,9 @@ def main(argv):
     if name in rate:
       summary[f"{name}_gflops"] = rate[name] * flops / 1e9
       summary[f"{name}_share_of_peak"] = rate[name] * flops / 1e9 / peak
-      if "torch_eager" in rate:
-        summary[f"{name}_vs_torch_eager"] = rate[name] / rate["torch_eager"]
-      if "torch_compile" in rate:
-        summary[f"{name}_vs_torch_compile"] = rate[name] / rate["torch_compile"]
+      for torch_impl in ("torch_eager", "torch_compile", "torch_compile_cudagraphs"):
+        if torch_impl in rate:
+          summary[f"{name}_vs_{torch_impl}"] = rate[name] / rate[torch_impl]
   print(json.dumps(summary), flush=True)
 
 
