@@ -22,8 +22,11 @@ from gan_jax.state import GANState
 
 
 def manager(workdir: str, max_to_keep: int) -> ocp.CheckpointManager:
+  # The handler named up front lets item_metadata read a checkpoint's tree
+  # (paths, shapes) before anything is restored.
   return ocp.CheckpointManager(
       os.path.join(os.path.abspath(workdir), "checkpoints"),
+      item_handlers=ocp.StandardCheckpointHandler(),
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
 
@@ -39,32 +42,61 @@ def save(mngr: ocp.CheckpointManager, state: GANState) -> None:
   mngr.save(step, args=ocp.args.StandardSave(_host_tree(state)))
 
 
+def _shapes(tree) -> dict[str, tuple]:
+  return {jax.tree_util.keystr(path, simple=True, separator="/"): tuple(leaf.shape)
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _misfit(stored: dict[str, tuple], expected: dict[str, tuple]) -> Optional[str]:
+  """Why a checkpoint with ``stored`` leaf shapes does not fit ``expected``; None if it does."""
+  # Name a parameter rather than an optimizer moment where there is one.
+  first = lambda names: min(names, key=lambda name: ("opt_state" in name, name))
+  if missing := expected.keys() - stored.keys():
+    return f"its layers differ from the model's (it has no {first(missing)})"
+  if extra := stored.keys() - expected.keys():
+    return f"its layers differ from the model's (the model has no {first(extra)})"
+  if mismatched := [name for name in expected if stored[name] != expected[name]]:
+    name = first(mismatched)
+    return f"{name} has shape {stored[name]}, the model's is {expected[name]}"
+  return None
+
+
+def _unreadable(mngr: ocp.CheckpointManager, step: int, error: Exception) -> UserError:
+  reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+  step_dir = os.path.join(mngr.directory, str(step))
+  return UserError(f"cannot read the checkpoint of step {step} in {mngr.directory} ({reason}); "
+                   f"delete {step_dir} to resume from the checkpoint before it (or from the "
+                   f"start), or use a new workdir")
+
+
 def restore_latest(mngr: ocp.CheckpointManager, template: GANState) -> Optional[GANState]:
   """The newest checkpoint restored into ``template``'s structure, or None.
 
   Raises:
     UserError: the checkpoint does not fit the template (another model, or a
-      gan_jax version that named its layers differently); nothing is changed.
+      gan_jax version that named its layers differently), or cannot be read
+      (missing or damaged files); nothing is changed.
   """
   step = mngr.latest_step()
   if step is None:
     return None
   expected = _host_tree(template)
-  where = f"the checkpoint of step {step} in {mngr.directory} does not fit this model"
-  advice = "resume with the config and gan_jax version that wrote it, or use a new workdir"
+  # Orbax restores the stored shapes whatever the template says, so the
+  # stored tree is checked before anything is restored.
+  try:
+    metadata = mngr.item_metadata(step)
+    if metadata is None:
+      raise FileNotFoundError("no metadata")
+  except (ValueError, OSError) as e:
+    raise _unreadable(mngr, step, e) from None
+  misfit = _misfit(_shapes(metadata), _shapes(expected))
+  if misfit is not None:
+    raise UserError(f"the checkpoint of step {step} in {mngr.directory} does not fit this model: "
+                    f"{misfit}; resume with the config and gan_jax version that wrote it, or use "
+                    f"a new workdir")
   try:
     restored = mngr.restore(step, args=ocp.args.StandardRestore(
         jax.tree.map(ocp.utils.to_shape_dtype_struct, expected)))
-  except ValueError:  # Orbax: the trees' structures differ.
-    raise UserError(f"{where}: its layers differ from the model's; {advice}") from None
-  # Orbax restores the stored shapes whatever the template says, so check them.
-  mismatched = [(jax.tree_util.keystr(path, simple=True, separator="/"), np.shape(got),
-                 want.shape)
-                for (path, want), got in zip(jax.tree_util.tree_leaves_with_path(expected),
-                                             jax.tree.leaves(restored))
-                if np.shape(got) != want.shape]
-  if mismatched:
-    # Name a parameter rather than an optimizer moment where there is one.
-    name, got, want = min(mismatched, key=lambda m: "opt_state" in m[0])
-    raise UserError(f"{where}: {name} has shape {got}, the model's is {want}; {advice}")
+  except (ValueError, OSError) as e:
+    raise _unreadable(mngr, step, e) from None
   return flax.serialization.from_state_dict(template, restored)

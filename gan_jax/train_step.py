@@ -375,7 +375,9 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module, loss: los
     metrics = {renamed.get(k, k): jnp.asarray(v, jnp.float32) for k, v in game_metrics.items()}
     if options.regularizer is not None:
       # d_loss is D's total loss here; the penalty at the step's starting
-      # point is one more evaluation, as in the alternating update's metric.
+      # point, as in the alternating update's metric. XLA merges it with the
+      # game's own evaluation there: the compiled CGD and extragradient steps
+      # with R1 have the same FLOPs with and without this metric.
       penalty = d_penalty(state.d.params, d_stats, real_in, real_labels,
                           fake_images(state.g.params), labels, extra_key, offset)
       metrics["d_penalty"] = average(jnp.where(penalty_scale > 0, penalty, 0.0))

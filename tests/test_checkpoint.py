@@ -1,5 +1,8 @@
 """gan_jax.checkpoint: bit-exact round trips, and checkpoints that do not fit the model."""
 
+import os
+import shutil
+
 import jax
 import numpy as np
 import pytest
@@ -42,7 +45,8 @@ def test_empty_workdir_restores_nothing(tmp_path):
 @pytest.mark.parametrize("hidden_dims,message", [
     # Same layers, other widths: Orbax alone would restore the stored shapes.
     ((8, 8), r"d/params/params/Dense_0/bias has shape \(16,\), the model's is \(8,\)"),
-    ((16, 16, 16), "its layers differ from the model's"),
+    ((16, 16, 16), r"layers differ from the model's \(it has no d/params/params/Dense_3/bias\)"),
+    ((16,), r"layers differ from the model's \(the model has no d/params/params/Dense_2/bias\)"),
 ])
 def test_checkpoint_of_another_model_is_a_one_line_error(saved, hidden_dims, message):
   workdir, _ = saved
@@ -50,3 +54,33 @@ def test_checkpoint_of_another_model_is_a_one_line_error(saved, hidden_dims, mes
     checkpoint.restore_latest(checkpoint.manager(workdir, 2), _state(hidden_dims))
   assert "\n" not in str(info.value)
   assert "use a new workdir" in str(info.value)
+
+
+def _truncate_array_files(checkpoint_dir):
+  """Cuts every array data file (Orbax keeps them in directories named d) to 10 bytes."""
+  cut = 0
+  for root, _, files in os.walk(checkpoint_dir):
+    if os.path.basename(root) == "d":
+      for name in files:
+        with open(os.path.join(root, name), "r+b") as f:
+          f.truncate(10)
+        cut += 1
+  assert cut, "no array files found: has Orbax's layout changed?"
+
+
+def _delete_metadata(checkpoint_dir):
+  for root, _, files in os.walk(checkpoint_dir):
+    for name in files:
+      if name.endswith("_METADATA"):
+        os.remove(os.path.join(root, name))
+
+
+@pytest.mark.parametrize("damage", [_truncate_array_files, _delete_metadata])
+def test_damaged_checkpoint_is_a_one_line_error(saved, tmp_path, damage):
+  workdir = str(tmp_path / "run")
+  shutil.copytree(saved[0], workdir)
+  damage(os.path.join(workdir, "checkpoints", "7"))
+  with pytest.raises(UserError, match="cannot read the checkpoint of step 7") as info:
+    checkpoint.restore_latest(checkpoint.manager(workdir, 2), _state((16, 16)))
+  assert "\n" not in str(info.value)
+  assert f"delete {os.path.join(workdir, 'checkpoints', '7')} " in str(info.value)
