@@ -223,8 +223,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   start_time = time.time()
   dataset = _load_checked(config, workdir)
   is_primary = jax.process_index() == 0
-  on_gpu = jax.default_backend() == "gpu"
-  if on_gpu and not determinism.gpu_ops_deterministic() and is_primary:
+  backend = jax.default_backend()
+  # Only a GPU run depends on the flag; elsewhere it is not recorded.
+  gpu_deterministic = determinism.gpu_ops_deterministic() if backend == "gpu" else None
+  if gpu_deterministic is False and is_primary:
     logging.warning("XLA_FLAGS lacks %s=true: this GPU run's parameters will not be bit-"
                     "reproducible (see gan_jax.determinism)", determinism.FLAG)
   if is_primary:
@@ -308,8 +310,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "resumed_from_step": start_step,
       "num_devices": jax.device_count(),
       "num_processes": jax.process_count(),
-      "backend": jax.default_backend(),
-      **({"xla_gpu_deterministic_ops": determinism.gpu_ops_deterministic()} if on_gpu else {}),
+      "backend": backend,
+      **({} if gpu_deterministic is None else {"xla_gpu_deterministic_ops": gpu_deterministic}),
   }
   if is_primary:
     if not os.path.exists(_sample_path(workdir, step)):

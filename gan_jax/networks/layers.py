@@ -124,6 +124,14 @@ def conv_impl(name: str) -> Callable[[jax.Array, jax.Array], jax.Array]:
     raise ValueError(f"unknown conv_impl {name!r}; known: {', '.join(conv_impl_names())}") from None
 
 
+def same_conv(x: jax.Array, kernel: jax.Array, impl: str) -> jax.Array:
+  """A stride-1 convolution with lax's SAME padding, by ``CONV_IMPLS[impl]``."""
+  kh, kw = kernel.shape[:2]
+  # lax's SAME padding for stride 1: k - 1 in all, the extra one at the end.
+  pads = ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0))
+  return conv_impl(impl)(jnp.pad(x, pads), kernel)
+
+
 class Conv(nn.Module):
   """A stride-1 convolution with SAME padding and a bias; ``nn.Conv``'s parameters.
 
@@ -144,9 +152,7 @@ class Conv(nn.Module):
     kh, kw = self.kernel_size
     kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features))
     bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-    # lax's SAME padding for stride 1: k - 1 in all, the extra one at the end.
-    pads = ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0))
-    return conv_impl(self.impl)(jnp.pad(x, pads), kernel) + bias
+    return same_conv(x, kernel, self.impl) + bias
 
 
 def conv(features: int, kernel_size: tuple[int, int], impl: str) -> Conv:
@@ -316,8 +322,7 @@ class _ConvTransposeAsSubpixel(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.param("kernel", kernel_init, (4, 4, x.shape[-1], self.features))
     bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    y = conv_impl(self.impl)(padded, _transposed_as_subpixel_kernel(kernel))
+    y = same_conv(x, _transposed_as_subpixel_kernel(kernel), self.impl)
     return depth_to_space(y) + bias
 
 
