@@ -163,9 +163,20 @@ def _worker_args(**flag_values) -> list[str]:
   return args + [f"--{name}={value}" for name, value in flag_values.items()]
 
 
+def _env_with_host_devices(num_devices: int) -> dict[str, str]:
+  """This process's environment, ``XLA_FLAGS`` extended to force ``num_devices`` CPU devices.
+
+  The caller's own XLA flags (and the determinism flag ``main`` set) are
+  kept; XLA takes the last value of a repeated flag.
+  """
+  flags = os.environ.get("XLA_FLAGS", "")
+  return dict(os.environ, XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count={num_devices}"
+              .strip())
+
+
 def _pmap_row(config, num_devices: int) -> dict:
   """The fused loop pmapped over ``num_devices`` forced host devices (a subprocess)."""
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={num_devices}")
+  env = _env_with_host_devices(num_devices)
   out = subprocess.run(_worker_args(pmap_worker=num_devices), env=env, capture_output=True,
                        text=True, check=False)
   if out.returncode != 0:
@@ -178,7 +189,7 @@ def _multiprocess_row(num_processes: int) -> dict:
   with socket.socket() as sock:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  env = _env_with_host_devices(1)
   procs = [subprocess.Popen(
       _worker_args(pmap_worker=1, coordinator_address=f"127.0.0.1:{port}",
                    num_processes=num_processes, process_id=i),

@@ -35,3 +35,14 @@ def test_benchmark_rejects_bad_settings(flag, message):
                        "--processes=0", "--torch=false"])
   assert result.returncode == 2 and result.stderr.startswith("error: "), result.stderr[-2000:]
   assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_simulated_device_rows_keep_the_callers_xla_flags(monkeypatch):
+  from experiments import benchmark
+  monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_xnnpack=true")
+  env = benchmark._env_with_host_devices(4)
+  assert env["XLA_FLAGS"].split() == ["--xla_cpu_use_xnnpack=true",
+                                      "--xla_force_host_platform_device_count=4"]
+  monkeypatch.delenv("XLA_FLAGS")
+  assert benchmark._env_with_host_devices(1)["XLA_FLAGS"] == (
+      "--xla_force_host_platform_device_count=1")
