@@ -7,7 +7,8 @@ and image size (28x28x1, 32x32x3) it jit-compiles the gradient of a scalar
 function of G's train-mode output in G's parameters (the work G does in a
 generator update, without D), then prints the median wall time of
 ``--repeats`` calls, interleaving the choices so that a busy machine slows
-them alike. The generator's default upsampling is the fastest one here.
+them alike. Timings, and why the fastest here (``transpose``) is not the
+default, are in benchmarks/README.md ("DCGAN generator upsampling").
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ def test_conv_impl_is_validated():
     layers.conv_impl("cudnn")
 
 
-def test_transposed_conv_as_subpixel_equals_flax_conv_transpose():
+def test_transposed_conv_as_matmul_equals_flax_conv_transpose():
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 6, 3))
   ours, flax_layer = layers.TransposeUp(4, "matmul"), layers.TransposeUp(4, "xla")
   variables = flax_layer.init(jax.random.PRNGKey(1), x)
@@ -192,4 +192,9 @@ def test_transposed_conv_as_subpixel_equals_flax_conv_transpose():
   loss = lambda v, x, layer: jnp.sum(jnp.tanh(layer.apply(v, x)))
   for got, want in zip(jax.tree.leaves(jax.grad(loss, (0, 1))(variables, x, ours)),
                        jax.tree.leaves(jax.grad(loss, (0, 1))(variables, x, flax_layer))):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  # Forward over reverse (CGD's mixed Hessian-vector products) as well.
+  tangent = jax.tree.map(jnp.ones_like, variables)
+  hvp = lambda layer: jax.jvp(lambda v: jax.grad(loss)(v, x, layer), (variables,), (tangent,))[1]
+  for got, want in zip(jax.tree.leaves(hvp(ours)), jax.tree.leaves(hvp(flax_layer))):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -22,8 +22,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.hidden_dims = (128, 128)
   config.leaky_relu_slope = 0.2
   # Convolutional models ('dcgan', 'sngan_resnet'): base channel count, and
-  # G's x2 up-convolution: 'subpixel' (conv, depth-to-space; the fastest on
-  # CPU, see benchmarks/upsample_timing.py), 'transpose' or 'resize'.
+  # G's x2 up-convolution: 'subpixel' (3x3 conv to 4x the channels, then
+  # depth-to-space; the best samples), 'transpose' (DCGAN's 4x4 stride-2
+  # transposed conv: the fastest step, worse samples in our runs; see
+  # benchmarks/README.md) or 'resize'.
   config.width = 64
   config.upsample = "subpixel"
   # How their stride-1 convolutions are computed: 'matmul' (one matmul with the
