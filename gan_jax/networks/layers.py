@@ -126,14 +126,6 @@ def conv_impl(name: str) -> Callable[[jax.Array, jax.Array], jax.Array]:
     raise ValueError(f"unknown conv_impl {name!r}; known: {', '.join(conv_impl_names())}") from None
 
 
-def same_conv(x: jax.Array, kernel: jax.Array, impl: str) -> jax.Array:
-  """A stride-1 convolution with lax's SAME padding, by ``CONV_IMPLS[impl]``."""
-  kh, kw = kernel.shape[:2]
-  # lax's SAME padding for stride 1: k - 1 in all, the extra one at the end.
-  pads = ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0))
-  return conv_impl(impl)(jnp.pad(x, pads), kernel)
-
-
 class Conv(nn.Module):
   """A stride-1 convolution with SAME padding and a bias; ``nn.Conv``'s parameters.
 
@@ -154,7 +146,9 @@ class Conv(nn.Module):
     kh, kw = self.kernel_size
     kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features))
     bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-    return same_conv(x, kernel, self.impl) + bias
+    # lax's SAME padding for stride 1: k - 1 in all, the extra one at the end.
+    pads = ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0))
+    return conv_impl(self.impl)(jnp.pad(x, pads), kernel) + bias
 
 
 def conv(features: int, kernel_size: tuple[int, int], impl: str) -> Conv:
@@ -317,7 +311,7 @@ def transposed_conv_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
   blocks = sum(jnp.pad(parts[2 * qy + qx].reshape(b, h, w, 2, 2, features),
                        ((0, 0), (qy, 1 - qy), (qx, 1 - qx), (0, 0), (0, 0), (0, 0)))
                for qy in range(2) for qx in range(2))
-  out = blocks.transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h + 2, 2 * w + 2, features)
+  out = depth_to_space(blocks.reshape(b, h + 1, w + 1, 4 * features))
   return out[:, 1:2 * h + 1, 1:2 * w + 1]
 
 
