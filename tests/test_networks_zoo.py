@@ -162,14 +162,28 @@ def test_strided_conv_equals_the_strided_convolution(impl, size, cin):
   assert kernel.shape == (4, 4, cin, 16)  # nn.Conv's parameters.
   expected = _xla_conv(x, kernel, 2, "SAME") + variables["params"]["bias"]
   np.testing.assert_allclose(module.apply(variables, x), expected, rtol=1e-5, atol=1e-5)
-  # Gradients (reverse) and a Hessian-vector product (forward over reverse) as well.
-  loss = lambda k, f: jnp.sum(jnp.tanh(f(k)))
-  ours = lambda k: module.apply({"params": {**variables["params"], "kernel": k}}, x)
-  ref = lambda k: _xla_conv(x, k, 2, "SAME") + variables["params"]["bias"]
-  np.testing.assert_allclose(jax.grad(loss)(kernel, ours), jax.grad(loss)(kernel, ref),
-                             rtol=1e-4, atol=1e-4)
-  hvp = lambda f: jax.jvp(lambda k: jax.grad(loss)(k, f), (kernel,), (jnp.ones_like(kernel),))[1]
+  # Gradients in the kernel and the input (G learns through D's), and a
+  # Hessian-vector product (forward over reverse, CGD's) as well.
+  loss = lambda k, x, f: jnp.sum(jnp.tanh(f(k, x)))
+  ours = lambda k, x: module.apply({"params": {**variables["params"], "kernel": k}}, x)
+  ref = lambda k, x: _xla_conv(x, k, 2, "SAME") + variables["params"]["bias"]
+  for got, want in zip(jax.grad(loss, (0, 1))(kernel, x, ours),
+                       jax.grad(loss, (0, 1))(kernel, x, ref)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  hvp = lambda f: jax.jvp(lambda k: jax.grad(loss)(k, x, f), (kernel,), (jnp.ones_like(kernel),))[1]
   np.testing.assert_allclose(hvp(ours), hvp(ref), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("impl", ["matmul", "xla"])
+@pytest.mark.parametrize("kernel_size,stride,size", [(2, 2, 9), (6, 3, 13), (4, 2, 11)])
+def test_conv_impls_compute_valid_strided_convolutions(impl, kernel_size, stride, size):
+  # Odd sizes: the rows past the last window must be ignored, not padded into blocks.
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size + 1, 3))
+  kernel = jax.random.normal(jax.random.PRNGKey(1), (kernel_size, kernel_size, 3, 5))
+  got = jax.jit(layers.conv_impl(impl), static_argnums=2)(x, kernel, stride)
+  np.testing.assert_allclose(got, _xla_conv(x, kernel, stride, "VALID"), rtol=1e-4, atol=1e-4)
+  with pytest.raises(ValueError, match="kernel sides \\(3x3\\) divisible by the stride \\(2\\)"):
+    layers.conv_impl(impl)(x, jnp.ones((3, 3, 3, 5)), 2)
 
 
 def test_conv_impl_is_validated():

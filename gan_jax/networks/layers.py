@@ -66,22 +66,56 @@ kernel_init = functools.partial(_lecun_normal_chunked, fan_in=lambda s: math.pro
 embedding_init = functools.partial(_lecun_normal_chunked, fan_in=lambda s: s[-1])
 
 
-def _conv_xla(x: jax.Array, kernel: jax.Array) -> jax.Array:
+def _valid_rows(x: jax.Array, kernel: jax.Array, stride: int) -> tuple[int, int, jax.Array]:
+  """Output size of the VALID conv, and x cropped to the rows and columns it reads."""
+  kh, kw = kernel.shape[:2]
+  if kh % stride or kw % stride:
+    raise ValueError(f"a strided conv needs kernel sides ({kh}x{kw}) divisible by the "
+                     f"stride ({stride})")
+  out_h = (x.shape[1] - kh) // stride + 1
+  out_w = (x.shape[2] - kw) // stride + 1
+  # Rows past the last window are never read; without them H and W divide by s.
+  return out_h, out_w, x[:, :(out_h - 1) * stride + kh, :(out_w - 1) * stride + kw]
+
+
+def _conv_xla(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
+  """``lax.conv_general_dilated``; a strided conv as a stride-1 conv on s x s blocks.
+
+  On blocks (space-to-depth) the kernel [k, k, C, F] becomes [k/s, k/s, s s C,
+  F] and every gradient has stride 1, whereas the gradient of a strided
+  convolution with respect to its kernel is a window-dilated convolution,
+  which XLA's CPU backend runs through a naive loop.
+  """
+  if stride > 1:
+    _, _, x = _valid_rows(x, kernel, stride)
+    kh, kw, cin, cout = kernel.shape
+    mh, mw = kh // stride, kw // stride
+    x = space_to_depth(x, stride)
+    kernel = kernel.reshape(mh, stride, mw, stride, cin, cout).transpose(0, 2, 1, 3, 4, 5)
+    kernel = kernel.reshape(mh, mw, stride * stride * cin, cout)
   return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID",
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-def _conv_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+def _conv_matmul(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
   """The convolution as one matmul, on the input or the output side.
 
   Input side (im2col): the k x k patches of x [B, H, W, k k Cin] times the
-  kernel [k k Cin, Cout]. Output side: x [B, H_in, W_in, Cin] times all taps'
-  kernels at once [Cin, k k Cout], then the sum over taps of the shifted
-  outputs. Both compute the same sums, in another order; the one whose big
-  intermediate (patches or per-tap outputs) is smaller moves less data. The
-  output side is taken only when it moves at most half the data, because it
-  also multiplies the padding rows: it is for layers with few output
-  channels, like a generator's image layer (G 14x14, 64 -> 4, batch 64 in
+  kernel [k k Cin, Cout]. Tap ky of output row y reads input row s y + ky;
+  with ky = s a + r that is row r of block y + a of the input cut into s x s
+  blocks (a free reshape), so the patches are plain slices of the blocked
+  input, s taps of all channels at a time, with no strided reads and no
+  space-to-depth transpose (XLA's CPU backend runs those as slow
+  element-wise loops: the DCGAN D's patches took 17.6 ms of op time per
+  step that way, 6.2 ms this way).
+
+  Output side (stride 1): x [B, H_in, W_in, Cin] times all taps' kernels at
+  once [Cin, k k Cout], then the sum over taps of the shifted outputs. Both
+  compute the same sums, in another order; the one whose big intermediate
+  (patches or per-tap outputs) is smaller moves less data. The output side is
+  taken only when it moves at most half the data, because it also
+  multiplies the padding rows: it is for layers with few output channels,
+  like a generator's image layer (G 14x14, 64 -> 4, batch 64 in
   ``lax.scan``: forward, input and kernel gradients 4.3, 5.7 and 9.8 ms on
   the input side, 1.5, 4.2 and 2.2 ms on the output side).
 
@@ -92,24 +126,33 @@ def _conv_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
   with ``benchmarks/conv_timing.py``.
   """
   kh, kw, cin, cout = kernel.shape
+  out_h, out_w, x = _valid_rows(x, kernel, stride)
   in_h, in_w = x.shape[1:3]
-  out_h, out_w = in_h - kh + 1, in_w - kw + 1
-  taps = [(i, j) for i in range(kh) for j in range(kw)]
-  if 2 * in_h * in_w * cout <= out_h * out_w * cin:
+  if stride == 1 and 2 * in_h * in_w * cout <= out_h * out_w * cin:
+    taps = [(i, j) for i in range(kh) for j in range(kw)]
     per_tap = x @ kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout)
     # lax.split's derivative concatenates the taps' cotangents (a slice's
     # would pad each to the size of all of them before summing).
     tap_out = jax.lax.split(per_tap, [cout] * len(taps), axis=-1)
     return sum(t[:, i:i + out_h, j:j + out_w] for t, (i, j) in zip(tap_out, taps))
-  patches = jnp.concatenate([x[:, i:i + out_h, j:j + out_w] for i, j in taps], axis=-1)
+  batch, s = x.shape[0], stride
+  if s == 1:
+    pieces = [x[:, i:i + out_h, j:j + out_w] for i in range(kh) for j in range(kw)]
+  else:
+    blocks = x.reshape(batch, in_h // s, s, in_w // s, s, cin)
+    pieces = [blocks[:, a:a + out_h, r, b:b + out_w].reshape(batch, out_h, out_w, s * cin)
+              for a in range(kh // s) for b in range(kw // s) for r in range(s)]
+  # Patch channels are ordered (a, a', r, r', Cin) for ky = s a + r, kx = s a' + r'.
+  patches = jnp.concatenate(pieces, axis=-1)
+  kernel = kernel.reshape(kh // s, s, kw // s, s, cin, cout).transpose(0, 2, 1, 3, 4, 5)
   return patches @ kernel.reshape(kh * kw * cin, cout)
 
 
-# Stride-1 VALID convolutions of NHWC images with HWIO kernels, by
-# ``config.conv_impl``: "matmul" (one matmul on the input or output side, the
-# default: fastest on the CPU, also inside loops) or "xla"
-# (lax.conv_general_dilated).
-CONV_IMPLS: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
+# VALID convolutions ``f(x, kernel, stride=1)`` of NHWC images with HWIO
+# kernels (sides divisible by the stride), by ``config.conv_impl``: "matmul"
+# (one matmul on the input or output side, the default: fastest on the CPU,
+# also inside loops) or "xla" (lax.conv_general_dilated).
+CONV_IMPLS: dict[str, Callable[..., jax.Array]] = {
     "matmul": _conv_matmul,
     "xla": _conv_xla,
 }
@@ -119,7 +162,7 @@ def conv_impl_names() -> list[str]:
   return sorted(CONV_IMPLS)
 
 
-def conv_impl(name: str) -> Callable[[jax.Array, jax.Array], jax.Array]:
+def conv_impl(name: str) -> Callable[..., jax.Array]:
   try:
     return CONV_IMPLS[name]
   except KeyError:
@@ -164,16 +207,13 @@ def space_to_depth(x: jax.Array, block: int = 2) -> jax.Array:
 
 
 class StridedConv(nn.Module):
-  """A k x k convolution with stride s and SAME padding, as a stride-1 conv on blocks.
+  """A k x k convolution with stride s and SAME padding; ``nn.Conv``'s parameters.
 
-  The padded input is rearranged into s x s blocks (space-to-depth) and
-  convolved, stride 1, with the same kernel rearranged to (k/s) x (k/s) over
-  s^2 C channels: exactly the strided convolution's output. Its gradients are
-  stride-1 convolutions too, whereas the gradient of a strided convolution
-  with respect to its kernel is a window-dilated convolution, which XLA's CPU
-  backend runs through a naive loop. The parameters are nn.Conv's (``kernel``
-  [k, k, C, F], ``bias`` [F]), so spectral norm and the initialisation see
-  the same weights.
+  Computed by ``CONV_IMPLS[impl]`` on s x s blocks of the input (see
+  ``_conv_matmul`` and ``_conv_xla``), so that neither the convolution nor
+  its gradients read strided windows. The parameters are nn.Conv's
+  (``kernel`` [k, k, C, F], ``bias`` [F]), so spectral norm and the
+  initialisation see the same weights.
   """
 
   features: int
@@ -186,21 +226,13 @@ class StridedConv(nn.Module):
     k, s = self.kernel_size, self.stride
     if k % s:
       raise ValueError(f"StridedConv needs the kernel size ({k}) divisible by the stride ({s})")
-    channels = x.shape[-1]
-    kernel = self.param("kernel", kernel_init, (k, k, channels, self.features))
+    kernel = self.param("kernel", kernel_init, (k, k, x.shape[-1], self.features))
     bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-    out = [-(-n // s) for n in x.shape[1:3]]
     pads = []
-    for n, o in zip(x.shape[1:3], out):
-      total = max((o - 1) * s + k - n, 0)  # SAME padding, as lax computes it ...
-      low = total // 2
-      high = total - low + (-(n + total)) % s  # ... plus enough for whole blocks.
-      pads.append((low, high))
-    x = space_to_depth(jnp.pad(x, ((0, 0), *pads, (0, 0))), s)
-    m = k // s
-    kernel = kernel.reshape(m, s, m, s, channels, self.features).transpose(0, 2, 1, 3, 4, 5)
-    y = conv_impl(self.impl)(x, kernel.reshape(m, m, s * s * channels, self.features))
-    return y[:, :out[0], :out[1]] + bias
+    for n in x.shape[1:3]:
+      total = max((-(-n // s) - 1) * s + k - n, 0)  # SAME padding, as lax computes it.
+      pads.append((total // 2, total - total // 2))
+    return conv_impl(self.impl)(jnp.pad(x, ((0, 0), *pads, (0, 0))), kernel, s) + bias
 
 
 def dense(features: int) -> nn.Dense:
