@@ -78,6 +78,13 @@ def _valid_rows(x: jax.Array, kernel: jax.Array, stride: int) -> tuple[int, int,
   return out_h, out_w, x[:, :(out_h - 1) * stride + kh, :(out_w - 1) * stride + kw]
 
 
+def _kernel_by_blocks(kernel: jax.Array, stride: int) -> jax.Array:
+  """[kh, kw, C, F] -> [kh/s, kw/s, s, s, C, F]: tap (s a + r, s a' + r') at [a, a', r, r']."""
+  kh, kw, cin, cout = kernel.shape
+  return kernel.reshape(kh // stride, stride, kw // stride, stride, cin, cout).transpose(
+      0, 2, 1, 3, 4, 5)
+
+
 def _conv_xla(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
   """``lax.conv_general_dilated``; a strided conv as a stride-1 conv on s x s blocks.
 
@@ -88,11 +95,9 @@ def _conv_xla(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
   """
   if stride > 1:
     _, _, x = _valid_rows(x, kernel, stride)
-    kh, kw, cin, cout = kernel.shape
-    mh, mw = kh // stride, kw // stride
+    blocked = _kernel_by_blocks(kernel, stride)
+    kernel = blocked.reshape(blocked.shape[:2] + (-1, kernel.shape[-1]))
     x = space_to_depth(x, stride)
-    kernel = kernel.reshape(mh, stride, mw, stride, cin, cout).transpose(0, 2, 1, 3, 4, 5)
-    kernel = kernel.reshape(mh, mw, stride * stride * cin, cout)
   return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID",
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
@@ -144,8 +149,7 @@ def _conv_matmul(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
               for a in range(kh // s) for b in range(kw // s) for r in range(s)]
   # Patch channels are ordered (a, a', r, r', Cin) for ky = s a + r, kx = s a' + r'.
   patches = jnp.concatenate(pieces, axis=-1)
-  kernel = kernel.reshape(kh // s, s, kw // s, s, cin, cout).transpose(0, 2, 1, 3, 4, 5)
-  return patches @ kernel.reshape(kh * kw * cin, cout)
+  return patches @ _kernel_by_blocks(kernel, s).reshape(kh * kw * cin, cout)
 
 
 # VALID convolutions ``f(x, kernel, stride=1)`` of NHWC images with HWIO
