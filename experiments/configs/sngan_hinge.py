@@ -1,6 +1,7 @@
 """SNGAN (Miyato et al. 2018): hinge loss, spectrally normalised ResNet D, 32x32.
 
-The ResNet G/D of the paper's appendix B.4 at width 128, n_dis = 5 and
+The ResNet G/D of the paper's appendix B.4 (G upsamples by nearest resize
+then convolution) at width 128, n_dis = 5 and
 Adam(2e-4, beta1 0, beta2 0.9) (its best hinge-loss setting). The default
 data are 28x28 MNIST digits, zero-padded to 32x32 (config.image_size = 32).
 """
@@ -14,6 +15,7 @@ def get_config():
   config.image_size = 32
   config.width = 128
   config.latent_dim = 128
+  config.upsample = "resize"  # The paper's up-convolution: nearest x2, then a 3x3 conv.
   config.loss = "hinge"
   config.spectral_norm = True
   config.d_steps_per_g_step = 5
