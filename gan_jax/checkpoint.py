@@ -10,6 +10,7 @@ so a run killed mid-save leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Optional
 
 import flax
@@ -61,7 +62,30 @@ def _misfit(stored: dict[str, tuple], expected: dict[str, tuple]) -> Optional[st
   return None
 
 
+def _drop_closed_loop_reports() -> None:
+  """Silences the 'Event loop is closed' reports that follow a failed read.
+
+  When one array of a checkpoint cannot be read, Orbax's restore stops and
+  closes its event loop while its other reads are still running; as they
+  finish they report to the closed loop, and Python prints each report as a
+  traceback (often at exit, after the one-line error). They carry no
+  information, so this hook drops exactly them.
+  """
+  previous = sys.unraisablehook
+  if getattr(previous, "drops_closed_loop_reports", False):
+    return
+
+  def hook(unraisable):
+    error = unraisable.exc_value
+    if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+      previous(unraisable)
+
+  hook.drops_closed_loop_reports = True
+  sys.unraisablehook = hook
+
+
 def _unreadable(mngr: ocp.CheckpointManager, step: int, error: Exception) -> UserError:
+  _drop_closed_loop_reports()
   reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
   step_dir = os.path.join(mngr.directory, str(step))
   return UserError(f"cannot read the checkpoint of step {step} in {mngr.directory} ({reason}); "
