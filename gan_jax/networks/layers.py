@@ -228,8 +228,6 @@ class StridedConv(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     k, s = self.kernel_size, self.stride
-    if k % s:
-      raise ValueError(f"StridedConv needs the kernel size ({k}) divisible by the stride ({s})")
     kernel = self.param("kernel", kernel_init, (k, k, x.shape[-1], self.features))
     bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
     pads = []
