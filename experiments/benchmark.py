@@ -8,6 +8,9 @@ prints one JSON line per implementation:
   step per call, the batch already on the device;
 - ``gan_jax_fused``: ``steps_per_call`` steps fused into one compiled call by
   ``make_train_loop`` (batches drawn on the device), the training code path;
+- ``gan_jax_fused_adam`` (only with a game optimizer): the fused loop with
+  per-player Adam on the same networks and batch, what the game optimizer's
+  step cost is measured against;
 - ``gan_jax_pmap``: the fused loop under pmap on 1, 2, 4 forced host devices
   (``--devices``), run in subprocesses; on a CPU these are simulated devices
   sharing the same cores, labelled so;
@@ -19,8 +22,12 @@ prints one JSON line per implementation:
   ``mode="reduce-overhead"``), only when torch is installed; it is not a
   gan_jax dependency;
 - ``summary``: the ratios gan_jax / torch, the model's FLOPs per step (XLA's
-  cost analysis of the step's unoptimized program), this machine's float32 matmul peak
-  measured in the same run, and the share of it each gan_jax variant reaches.
+  cost analysis of the step's unoptimized program; for CGD/ACGD with every
+  CG iteration taken counted, which XLA's count alone misses), this
+  machine's float32 matmul peak measured in the same run, and the share of it
+  each gan_jax variant reaches; with a game optimizer also its fused step's
+  cost in fused Adam steps (time and FLOPs), and for CGD/ACGD the mean CG
+  iterations taken and one iteration's FLOPs.
 
 Rates are medians over ``--repeats`` timed windows of ``--steps`` steps,
 after compilation and warm-up.
@@ -52,7 +59,9 @@ _STEPS_PER_CALL = flags.DEFINE_integer("steps_per_call", 50, "Steps fused per ca
 _DEVICES = flags.DEFINE_list("devices", ["1", "2", "4"],
                              "Forced host device counts for the pmap rows; empty to skip.")
 _TORCH = flags.DEFINE_bool("torch", True, "Include the PyTorch rows when torch is installed.")
-_CG_ITERS = flags.DEFINE_integer("cg_iters", 5, "CG iterations for cgd/acgd (tolerance 1e-30: never met).")
+_CG_ITERS = flags.DEFINE_integer(
+    "cg_iters", 5, "Most CG iterations for cgd/acgd, with tolerance 1e-30 (CG still ends "
+    "sooner if its float32 residual reaches 0; the summary gives the mean taken).")
 _CONV_IMPL = flags.DEFINE_string("conv_impl", None,
                                  "How gan_jax computes convolutions (config.conv_impl); "
                                  "default: the config's.")
@@ -68,7 +77,12 @@ _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Internal: multi-pr
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "Internal: multi-process row.")
 
 
-def _config():
+# Game optimizers that solve a linear system by conjugate gradient.
+_CG_OPTIMIZERS = ("cgd", "acgd")
+_IMAGE_SHAPE = (28, 28, 1)  # Every benchmarked model trains on 28x28 grayscale.
+
+
+def _config(optimizer: str):
   from experiments.configs import default
   config = default.get_config()
   config.model = _MODEL.value
@@ -78,12 +92,14 @@ def _config():
     config.conv_impl = _CONV_IMPL.value  # Checked by config.validate with the rest.
   if _UPSAMPLE.value is not None:
     config.upsample = _UPSAMPLE.value
-  if _OPTIMIZER.value != "adam":
+  if optimizer != "adam":
     config.loss = "minimax"  # CGD-type solvers need the zero-sum game.
-    config.game_optimizer = _OPTIMIZER.value
-    if _OPTIMIZER.value in ("cgd", "acgd"):
+    config.game_optimizer = optimizer
+    if optimizer in _CG_OPTIMIZERS:
       config.game_hparams.cg_max_iters = _CG_ITERS.value
-      config.game_hparams.cg_tol = 1e-30  # Never met: exactly cg_max_iters iterations.
+      # Never met as a ratio: CG runs cg_max_iters iterations unless its
+      # float32 residual reaches 0 first.
+      config.game_hparams.cg_tol = 1e-30
   return config
 
 
@@ -96,31 +112,80 @@ def _median_rate(run_window, steps: int) -> float:
   return statistics.median(rates)
 
 
-def _step_flops(jitted, *args) -> float:
-  """FLOPs of one call as traced, before any backend optimizes it.
+def _traced_flops(step_fn, *args) -> float:
+  """XLA's FLOP count of one call as traced, before any backend optimizes it.
 
   Counted on the CPU backend on every machine: a GPU backend only counts the
   optimized program, which leaves out library calls and moved between 1.4e8
-  and 4.1e9 for one DCGAN step from run to run with autotuning.
+  and 4.1e9 for one DCGAN step from run to run with autotuning. A while
+  loop's body counts once, whatever its trip count (see ``_cg_iteration_flops``).
   """
   import jax
-  analysis = jitted.lower(*jax.device_put(args, jax.devices("cpu")[0])).cost_analysis() or {}
-  return float(analysis.get("flops", float("nan")))
+  lowered = jax.jit(step_fn).lower(*jax.device_put(args, jax.devices("cpu")[0]))
+  return float((lowered.cost_analysis() or {}).get("flops", float("nan")))
+
+
+def _cg_iteration_flops(config, step_fn, state, batch) -> float:
+  """FLOPs of one CG iteration of a CGD/ACGD step (XLA's count leaves all but one out).
+
+  XLA's count takes the CG loop's body once, whatever its trip count: a CGD
+  step counts the same at 1 and at 10 iterations. A warm start costs exactly
+  one more product with the system matrix, outside the loop, so the
+  difference between the warm and a cold start's counts is one iteration's
+  matrix product; the loop's vector updates (a few FLOPs per parameter of
+  the player solved for) are left out.
+  """
+  from gan_jax import train
+  cold_config = config.copy_and_resolve_references()
+  cold_config.game_hparams.warm_start = False
+  generator, discriminator = train.build(cold_config, _IMAGE_SHAPE)[:2]
+  cold_step = train.make_step(cold_config, generator, discriminator)
+  return _traced_flops(step_fn, state, batch) - _traced_flops(cold_step, state, batch)
+
+
+def _fused_rate(config, step_fn, state) -> tuple[float, dict]:
+  """Steps/s of ``steps_per_call`` steps fused into one compiled call, batches drawn on the device.
+
+  Also returns the metrics of the last call, fetched after the timing.
+  """
+  import jax
+  import numpy as np
+  from gan_jax import train_step
+  k = config.steps_per_call
+  loop = jax.jit(train_step.make_train_loop(step_fn, global_batch=config.batch_size, d_steps=1,
+                                            steps_per_call=k), donate_argnums=(0,))
+  images = jax.device_put(
+      np.random.default_rng(0).integers(0, 256, (5000,) + _IMAGE_SHAPE, np.uint8))
+  key = jax.random.PRNGKey(0)
+  calls = max(1, _STEPS.value // k)
+  holder = {"state": state}
+
+  def window():
+    s = holder["state"]
+    for _ in range(calls):
+      s, metrics = loop(s, images, key)
+    jax.block_until_ready(s)
+    holder["state"], holder["metrics"] = s, metrics
+
+  window()  # Compile and warm up.
+  return _median_rate(window, calls * k), jax.device_get(holder["metrics"])
 
 
 def _gan_jax_rows(config):
+  """The one-step and fused rows, the step's FLOPs, and for CG solvers their iteration counts."""
   import jax
   import numpy as np
-  from gan_jax import config as config_lib, train, train_step
+  from gan_jax import config as config_lib, train
   config_lib.validate(config, jax.device_count())
-  shape = (28, 28, 1)
-  generator, discriminator, state = train.build(config, shape)
+  generator, discriminator, state = train.build(config, _IMAGE_SHAPE)
   step_fn = train.make_step(config, generator, discriminator)
   batch = {"image": jax.device_put(np.random.default_rng(0).uniform(
-      -1, 1, (1, config.batch_size) + shape).astype(np.float32))}
+      -1, 1, (1, config.batch_size) + _IMAGE_SHAPE).astype(np.float32))}
+  flops = _traced_flops(step_fn, state, batch)
+  solves_cg = config.game_optimizer in _CG_OPTIMIZERS
+  iteration_flops = _cg_iteration_flops(config, step_fn, state, batch) if solves_cg else 0.0
 
   jitted = jax.jit(step_fn, donate_argnums=(0,))
-  flops = _step_flops(jitted, state, batch)
   holder = {"state": jax.tree.map(lambda x: x, state)}
 
   def one_step_window():
@@ -133,25 +198,29 @@ def _gan_jax_rows(config):
   one_step_window()  # Compile and warm up.
   rows = [{"impl": "gan_jax", "steps_per_call": 1,
            "steps_per_sec": _median_rate(one_step_window, _STEPS.value)}]
+  fused_rate, metrics = _fused_rate(config, step_fn, holder["state"])
+  rows.append({"impl": "gan_jax_fused", "steps_per_call": config.steps_per_call,
+               "steps_per_sec": fused_rate})
+  if not solves_cg:
+    return rows, flops, {}
+  # CG can end before cg_max_iters (its float32 residual can reach 0), so
+  # the count uses the iterations the last fused call took.
+  iterations = float(np.mean(metrics["cg_iterations"]))
+  return rows, flops + (iterations - 1) * iteration_flops, {
+      "cg_iterations": iterations, "flops_per_cg_iteration": iteration_flops}
 
-  k = config.steps_per_call
-  loop = jax.jit(train_step.make_train_loop(step_fn, global_batch=config.batch_size, d_steps=1,
-                                            steps_per_call=k), donate_argnums=(0,))
-  images = jax.device_put(np.random.default_rng(0).integers(0, 256, (5000,) + shape, np.uint8))
-  key = jax.random.PRNGKey(0)
-  calls = max(1, _STEPS.value // k)
 
-  def fused_window():
-    s = holder["state"]
-    for _ in range(calls):
-      s, metrics = loop(s, images, key)
-    jax.block_until_ready(s)
-    holder["state"] = s
-
-  fused_window()
-  rows.append({"impl": "gan_jax_fused", "steps_per_call": k,
-               "steps_per_sec": _median_rate(fused_window, calls * k)})
-  return rows, flops
+def _adam_reference_row() -> dict:
+  """The fused Adam loop on the same networks and batch: what a game optimizer's step costs against."""
+  import numpy as np
+  from gan_jax import train
+  config = _config("adam")
+  generator, discriminator, state = train.build(config, _IMAGE_SHAPE)
+  step_fn = train.make_step(config, generator, discriminator)
+  batch = {"image": np.zeros((1, config.batch_size) + _IMAGE_SHAPE, np.float32)}
+  flops = _traced_flops(step_fn, state, batch)  # Before the loop donates the state.
+  return {"impl": "gan_jax_fused_adam", "steps_per_call": config.steps_per_call,
+          "steps_per_sec": _fused_rate(config, step_fn, state)[0], "flops_per_step": flops}
 
 
 _WORKER_FLAGS = ("--pmap_worker", "--coordinator_address", "--num_processes", "--process_id")
@@ -209,14 +278,13 @@ def _pmap_worker(config) -> dict:
   if _COORDINATOR.value:
     cli.init_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   from gan_jax import train, train_step
-  shape = (28, 28, 1)
-  generator, discriminator, state = train.build(config, shape)
+  generator, discriminator, state = train.build(config, _IMAGE_SHAPE)
   step_fn = train.make_step(config, generator, discriminator, axis_name="batch")
   k = config.steps_per_call
   loop = train_step.compile_train_loop(
       train_step.make_train_loop(step_fn, global_batch=config.batch_size, d_steps=1,
                                  steps_per_call=k, axis_name="batch"), pmap_axis="batch")
-  images = np.random.default_rng(0).integers(0, 256, (5000,) + shape, np.uint8)
+  images = np.random.default_rng(0).integers(0, 256, (5000,) + _IMAGE_SHAPE, np.uint8)
   holder = {"args": train_step.replicate((state, images, jax.random.PRNGKey(0)))}
   calls = max(1, _STEPS.value // k)
 
@@ -310,7 +378,7 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   determinism.request_deterministic_gpu_ops()  # Time what experiments.train runs.
-  config = _config()
+  config = _config(_OPTIMIZER.value)
   if _PMAP_WORKER.value:
     print(json.dumps(_pmap_worker(config)))
     return
@@ -330,10 +398,12 @@ def main(argv):
     return printed
 
   try:
-    rows, flops = _gan_jax_rows(config)
+    rows, flops, flops_info = _gan_jax_rows(config)
   except UserError as e:
     cli.fail(str(e))
   emit(rows)
+  if _OPTIMIZER.value != "adam":
+    rows += emit([_adam_reference_row()])
   rows += emit(_pmap_row(config, int(n)) for n in _DEVICES.value)
   if _PROCESSES.value:
     rows += emit([_multiprocess_row(_PROCESSES.value)])
@@ -342,7 +412,13 @@ def main(argv):
 
   peak = _matmul_peak_gflops()
   rate = {r["impl"]: r["steps_per_sec"] for r in rows if "steps_per_sec" in r and "devices" not in r}
-  summary = {"impl": "summary", **common, "flops_per_step": flops, "matmul_peak_gflops": peak}
+  summary = {"impl": "summary", **common, "flops_per_step": flops, **flops_info,
+             "matmul_peak_gflops": peak}
+  adam = next((r for r in rows if r["impl"] == "gan_jax_fused_adam"), None)
+  if adam:
+    # How many fused Adam steps one step of the game optimizer costs, in time and in FLOPs.
+    summary["gan_jax_fused_cost_vs_adam"] = adam["steps_per_sec"] / rate["gan_jax_fused"]
+    summary["flops_vs_adam"] = flops / adam["flops_per_step"]
   for name in ("gan_jax", "gan_jax_fused"):
     if name in rate:
       summary[f"{name}_gflops"] = rate[name] * flops / 1e9

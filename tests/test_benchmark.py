@@ -46,3 +46,24 @@ def test_simulated_device_rows_keep_the_callers_xla_flags(monkeypatch):
   monkeypatch.delenv("XLA_FLAGS")
   assert benchmark._env_with_host_devices(1)["XLA_FLAGS"] == (
       "--xla_force_host_platform_device_count=1")
+
+
+def test_cg_iteration_flops_add_the_iterations_xla_leaves_out(tiny_config):
+  import numpy as np
+  from experiments import benchmark
+  from gan_jax import train
+  counts = {}
+  for iterations in (1, 4):
+    config = tiny_config.copy_and_resolve_references()
+    config.loss, config.game_optimizer = "minimax", "cgd"
+    config.game_hparams.cg_max_iters = iterations
+    generator, discriminator, state = train.build(config, benchmark._IMAGE_SHAPE)
+    step_fn = train.make_step(config, generator, discriminator)
+    batch = {"image": np.zeros((1, config.batch_size) + benchmark._IMAGE_SHAPE, np.float32)}
+    counts[iterations] = (benchmark._traced_flops(step_fn, state, batch),
+                          benchmark._cg_iteration_flops(config, step_fn, state, batch))
+  # XLA takes the CG loop's body once, whatever the number of iterations ...
+  assert counts[1][0] == counts[4][0]
+  # ... so one iteration's FLOPs are counted apart: a positive part of the step's.
+  assert counts[1][1] == counts[4][1]
+  assert 0 < counts[1][1] < counts[1][0]
