@@ -125,7 +125,7 @@ def _traced_flops(step_fn, *args) -> float:
   return float((lowered.cost_analysis() or {}).get("flops", float("nan")))
 
 
-def _cg_iteration_flops(config, step_fn, state, batch) -> float:
+def _cg_iteration_flops(config, step_flops: float, state, batch) -> float:
   """FLOPs of one CG iteration of a CGD/ACGD step (XLA's count leaves all but one out).
 
   XLA's count takes the CG loop's body once, whatever its trip count: a CGD
@@ -134,13 +134,19 @@ def _cg_iteration_flops(config, step_fn, state, batch) -> float:
   difference between the warm and a cold start's counts is one iteration's
   matrix product; the loop's vector updates (a few FLOPs per parameter of
   the player solved for) are left out.
+
+  Args:
+    config: the CGD/ACGD config (warm start on, the default).
+    step_flops: ``_traced_flops`` of that config's step on ``state, batch``.
+    state: the initial state.
+    batch: one batch.
   """
   from gan_jax import train
   cold_config = config.copy_and_resolve_references()
   cold_config.game_hparams.warm_start = False
   generator, discriminator = train.build(cold_config, _IMAGE_SHAPE)[:2]
   cold_step = train.make_step(cold_config, generator, discriminator)
-  return _traced_flops(step_fn, state, batch) - _traced_flops(cold_step, state, batch)
+  return step_flops - _traced_flops(cold_step, state, batch)
 
 
 def _fused_rate(config, step_fn, state) -> tuple[float, dict]:
@@ -183,7 +189,7 @@ def _gan_jax_rows(config):
       -1, 1, (1, config.batch_size) + _IMAGE_SHAPE).astype(np.float32))}
   flops = _traced_flops(step_fn, state, batch)
   solves_cg = config.game_optimizer in _CG_OPTIMIZERS
-  iteration_flops = _cg_iteration_flops(config, step_fn, state, batch) if solves_cg else 0.0
+  iteration_flops = _cg_iteration_flops(config, flops, state, batch) if solves_cg else 0.0
 
   jitted = jax.jit(step_fn, donate_argnums=(0,))
   holder = {"state": jax.tree.map(lambda x: x, state)}

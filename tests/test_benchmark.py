@@ -60,8 +60,9 @@ def test_cg_iteration_flops_add_the_iterations_xla_leaves_out(tiny_config):
     generator, discriminator, state = train.build(config, benchmark._IMAGE_SHAPE)
     step_fn = train.make_step(config, generator, discriminator)
     batch = {"image": np.zeros((1, config.batch_size) + benchmark._IMAGE_SHAPE, np.float32)}
-    counts[iterations] = (benchmark._traced_flops(step_fn, state, batch),
-                          benchmark._cg_iteration_flops(config, step_fn, state, batch))
+    step_flops = benchmark._traced_flops(step_fn, state, batch)
+    counts[iterations] = (step_flops,
+                          benchmark._cg_iteration_flops(config, step_flops, state, batch))
   # XLA takes the CG loop's body once, whatever the number of iterations ...
   assert counts[1][0] == counts[4][0]
   # ... so one iteration's FLOPs are counted apart: a positive part of the step's.
