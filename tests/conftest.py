@@ -9,6 +9,20 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# XLA's CPU backend without LLVM optimizations: the suite runs tiny programs a
+# few steps each, so compiling dominates and optimized code would not pay
+# for itself (tests/test_zoo_configs.py: 99 s -> 66 s on 2 cores). Set before
+# jax is imported; the subprocess tests inherit it (pass extra flags through
+# ``xla_flags`` to keep it).
+_TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
+if _TEST_XLA_FLAGS.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_TEST_XLA_FLAGS}".strip()
+
+
+def xla_flags(*flags: str) -> str:
+  """This session's ``XLA_FLAGS`` with ``flags`` added, for a subprocess's environment."""
+  return " ".join([os.environ.get("XLA_FLAGS", ""), *flags]).strip()
+
 # One persistent XLA compilation cache for the session, shared with the
 # subprocess tests (CLI runs, pmap and multi-process scripts), which compile
 # the same tiny programs again and again: it cut tests/test_experiment.py from
@@ -17,7 +31,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   _CACHE_DIR = tempfile.mkdtemp(prefix="gan_jax_tests_xla_cache_")
   atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
   os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE_DIR
-  _MIN_COMPILE_SECS = 0.2  # Cache nearly every program, not only slow ones.
+  _MIN_COMPILE_SECS = 0.0  # Cache every program, even the op-by-op ones of eager init.
   os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = str(_MIN_COMPILE_SECS)
   # The environment reaches the subprocesses; the updates reach this process,
   # in case a pytest plugin imported jax before the environment was set.

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_python
+from conftest import ROOT, run_python, xla_flags
 from gan_jax import losses, train
 from gan_jax.errors import NonFiniteError, UserError
 
@@ -134,7 +134,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
   # Uninterrupted, alongside (suite time). It also opts out of the GPU
   # determinism flag that experiments.train sets, which must not change a CPU run.
   reference = _start(tmp_path / "ref", env=dict(
-      os.environ, XLA_FLAGS="--xla_gpu_deterministic_ops=false"))
+      os.environ, XLA_FLAGS=xla_flags("--xla_gpu_deterministic_ops=false")))
   workdir = tmp_path / "killed"
   proc = _start(workdir)
   _wait_for_checkpoint(workdir, proc)
@@ -204,7 +204,7 @@ def test_malformed_npz_is_refused(tmp_path, content, message):
 
 def test_batch_not_divisible_by_devices(tmp_path):
   result = run_python(_cli(tmp_path / "run", "--config.batch_size=6"),
-                      env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+                      env_extra={"XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=4")})
   assert result.returncode == 2
   assert "batch_size=6 must be divisible by the 4 devices" in result.stderr, result.stderr
 

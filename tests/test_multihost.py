@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from conftest import ROOT
+from conftest import ROOT, xla_flags
 from gan_jax import train
 
 
@@ -20,7 +20,8 @@ def _free_port():
 
 def test_two_processes_agree_and_match_one_process(tiny_config, tmp_path):
   port = _free_port()
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", PYTHONUNBUFFERED="1")
+  env = dict(os.environ, XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=2"),
+             PYTHONUNBUFFERED="1")
   procs = [subprocess.Popen(
       [sys.executable, "-m", "experiments.train", "--config", "experiments/configs/tiny.py",
        "--workdir", str(tmp_path / "multi"), "--config.num_steps=20",

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import run_python
+from conftest import run_python, xla_flags
 from gan_jax import losses, train, train_step
 
 
@@ -76,7 +76,7 @@ def test_fused_loop_compiles_once_over_calls(setup):
 
 def test_pmap_matches_single_device_on_four_cpu_devices():
   result = run_python(["tests/scripts/pmap_equivalence.py"],
-                      env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+                      env_extra={"XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=4"),
                                  "PYTHONPATH": "."})
   assert result.returncode == 0, result.stderr[-3000:]
   import json
