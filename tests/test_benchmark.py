@@ -68,3 +68,22 @@ def test_cg_iteration_flops_add_the_iterations_xla_leaves_out(tiny_config):
   # ... so one iteration's FLOPs are counted apart: a positive part of the step's.
   assert counts[1][1] == counts[4][1]
   assert 0 < counts[1][1] < counts[1][0]
+
+
+def test_cgd_benchmark_counts_cg_iterations_against_an_adam_row():
+  result = run_python(["-m", "experiments.benchmark", "--optimizer=cgd", "--cg_iters=3",
+                       "--batch=8", "--steps=2", "--repeats=1", "--steps_per_call=2",
+                       "--devices=", "--processes=0", "--torch=false"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  rows = {r["impl"]: r for r in (json.loads(line) for line in result.stdout.splitlines()
+                                 if line.startswith("{"))}
+  adam, summary = rows["gan_jax_fused_adam"], rows["summary"]
+  assert adam["steps_per_sec"] > 0 and adam["flops_per_step"] > 0
+  assert 1 <= summary["cg_iterations"] <= 3  # The mean taken: at most --cg_iters.
+  assert summary["flops_per_cg_iteration"] > 0
+  # Every iteration counted: the step's FLOPs exceed Adam's by the iterations'.
+  assert summary["flops_per_step"] > adam["flops_per_step"]
+  assert summary["flops_vs_adam"] == pytest.approx(
+      summary["flops_per_step"] / adam["flops_per_step"])
+  assert summary["gan_jax_fused_cost_vs_adam"] == pytest.approx(
+      adam["steps_per_sec"] / rows["gan_jax_fused"]["steps_per_sec"])
