@@ -251,7 +251,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     state, images, labels, data_key = train_step_lib.replicate((state, images, labels, data_key))
     unreplicate = train_step_lib.unreplicate
   else:  # Put the data set on the device once: the loop draws batches from it there.
-    images, labels = jax.device_put((images, labels))
+    # The state too (a new one holds Python ints, a restored one numpy
+    # arrays), so no loop call copies anything to the device.
+    state, images, labels = jax.device_put((state, images, labels))
     unreplicate = lambda s: s
   loop = _compiled_loop(config, generator, discriminator, PMAP_AXIS if replicated else None)
   evaluate = (evaluation.make_evaluator(

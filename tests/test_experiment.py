@@ -36,6 +36,37 @@ def test_tiny_run_writes_the_workdir(tiny_config, tmp_path):
   assert json.load(open(os.path.join(workdir, "summary.json"))) == summary
 
 
+def test_loop_calls_move_nothing_and_metrics_leave_the_device_at_log_steps(
+    quick_config, tmp_path, monkeypatch):
+  import jax
+  calls, fetches = [], []
+  compiled_loop, fetch = train._compiled_loop, train._MetricsWindow.fetch
+
+  def guarded_loop(*args, **kwargs):
+    loop = compiled_loop(*args, **kwargs)
+
+    def call(*loop_args):
+      calls.append(len(calls))
+      # Any host<->device copy of the state, the data or the metrics raises.
+      with jax.transfer_guard("disallow"):
+        return loop(*loop_args)
+
+    return call
+
+  def counted_fetch(self):
+    fetches.append(len(calls))
+    return fetch(self)
+
+  monkeypatch.setattr(train, "_compiled_loop", guarded_loop)
+  monkeypatch.setattr(train._MetricsWindow, "fetch", counted_fetch)
+  quick_config.num_steps, quick_config.steps_per_call = 40, 5
+  quick_config.log_every = quick_config.checkpoint_every = 20
+  quick_config.sample_every = 0
+  train.train_and_evaluate(quick_config, str(tmp_path / "run"))
+  assert len(calls) == 8
+  assert fetches == [4, 8]  # After the calls that end steps 20 and 40 only.
+
+
 def _hash(config, workdir):
   return train.train_and_evaluate(config, str(workdir))["params_sha256"]
 
