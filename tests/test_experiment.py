@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -38,7 +39,6 @@ def test_tiny_run_writes_the_workdir(tiny_config, tmp_path):
 
 def test_loop_calls_move_nothing_and_metrics_leave_the_device_at_log_steps(
     quick_config, tmp_path, monkeypatch):
-  import jax
   calls, fetches = [], []
   compiled_loop, fetch = train._compiled_loop, train._MetricsWindow.fetch
 
