@@ -15,13 +15,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # jax is imported; the subprocess tests inherit it (pass extra flags through
 # ``xla_flags`` to keep it).
 _TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
-if _TEST_XLA_FLAGS.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_TEST_XLA_FLAGS}".strip()
 
 
 def xla_flags(*flags: str) -> str:
   """This session's ``XLA_FLAGS`` with ``flags`` added, for a subprocess's environment."""
   return " ".join([os.environ.get("XLA_FLAGS", ""), *flags]).strip()
+
+
+if _TEST_XLA_FLAGS.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = xla_flags(_TEST_XLA_FLAGS)
 
 # One persistent XLA compilation cache for the session, shared with the
 # subprocess tests (CLI runs, pmap and multi-process scripts), which compile

@@ -13,6 +13,8 @@ import sys
 
 import numpy as np
 
+from conftest import xla_flags
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 _CHILD = r'''
@@ -106,9 +108,7 @@ print("RESULT" + json.dumps(out))
 def test_pmap_step_matches_single_device(tmp_path):
   script = tmp_path / "pmap_child.py"
   script.write_text(_CHILD)
-  env = dict(os.environ)
-  flags = env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
-  env["XLA_FLAGS"] = flags.strip()
+  env = dict(os.environ, XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=4"))
   env["JAX_PLATFORMS"] = "cpu"
   env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
   proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
