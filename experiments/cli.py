@@ -5,6 +5,7 @@ of stderr and exit status 2, never a traceback.
 """
 
 import argparse
+import ast
 import sys
 from typing import NoReturn
 
@@ -17,8 +18,37 @@ def fail(message: str, status: int = 2) -> NoReturn:
   sys.exit(status)
 
 
+HELP_FLAGS = ("-h", "--help", "-help", "-?", "--helpshort", "--helpfull")
+
+
+def exit_on_help(argv: list[str], extra: str = "") -> None:
+  """Prints the command's usage and flags (then ``extra``) and exits 0 if argv asks for help.
+
+  absl's own --help exits with status 1; a request for help is not an error.
+  """
+  from absl import app  # pylint: disable=g-import-not-at-top
+  args = argv[1:argv.index("--")] if "--" in argv else argv[1:]
+  if not any(a in HELP_FLAGS for a in args):
+    return
+  app.usage(shorthelp="--helpfull" not in args, writeto_stdout=True)
+  if extra:
+    print(extra)
+  sys.exit(0)
+
+
+def docstring_first_line(path: str) -> str:
+  """The first line of the module docstring of the Python file ``path`` ('' if none)."""
+  try:
+    with open(path) as f:
+      doc = ast.get_docstring(ast.parse(f.read()))
+  except (OSError, SyntaxError, ValueError):
+    return ""
+  return doc.strip().splitlines()[0] if doc else ""
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's parser (``app.run(..., flags_parser=parse_flags)``), errors in one line."""
+  exit_on_help(argv)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:

@@ -93,7 +93,9 @@ def evaluate(workdir: str) -> dict:
   generator, discriminator, template = train.build(config, dataset.image_shape)
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
   try:
-    state = checkpoint.restore_latest(mngr, template)
+    # The checkpoint's stored config must match config.json (a hand edit would
+    # evaluate another model's settings).
+    state = checkpoint.restore_latest(mngr, template, config_lib.fingerprinted(config))
   except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
     raise UserError(f"cannot restore the newest checkpoint of {workdir!r} with its config.json "
                     f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None

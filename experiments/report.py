@@ -27,6 +27,23 @@ _METRICS = flags.DEFINE_list(
 
 # Table columns from config.json and the evaluation's facts, before the metrics.
 _CONFIG_COLUMNS = ("model", "loss", "dataset", "seed")
+# Every metric name gan_jax.evaluation and experiments.evaluate write.
+KNOWN_METRICS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage",
+                 "classifier_score", "classifier_score_std", "class_kl", "pixel_fd", "d_real",
+                 "d_fake", "modes", "kl", "parzen_ll", "parzen_ll_se", "parzen_sigma")
+
+
+def check_metric_names(names: list[str], runs: list[dict]) -> None:
+  """Refuses a --metrics name that is neither a gan_jax.evaluation metric nor in any run."""
+  from gan_jax.errors import did_you_mean  # pylint: disable=g-import-not-at-top
+  in_runs = {m for r in runs for m in r["metrics"]}
+  in_runs |= {k[len("eval/"):] for r in runs for rec in r["history"] for k in rec
+              if k.startswith("eval/")}
+  known = sorted(set(KNOWN_METRICS) | in_runs)
+  for name in names:
+    if name not in known:
+      cli.fail(f"--metrics: unknown metric {name!r}{did_you_mean(name, known)}; known: "
+               f"{', '.join(known)}")
 
 
 
@@ -165,6 +182,7 @@ def main(argv):
   if not run_dirs:
     cli.fail("give at least one run directory: python -m experiments.report RUN_DIR ... --out DIR")
   runs = [load_run(d) for d in run_dirs]  # All checked before anything is written.
+  check_metric_names(_METRICS.value, runs)
   out = _OUT.value
   if os.path.exists(out) and not os.path.isdir(out):
     cli.fail(f"--out {out!r} exists and is not a directory")

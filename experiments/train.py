@@ -9,8 +9,12 @@ calls ``jax.distributed.initialize`` and the pmapped step spans every device
 of every process.
 """
 
+import glob
+import importlib.util
 import os
+import re
 import sys
+import traceback
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -18,15 +22,29 @@ from ml_collections import config_flags
 from experiments import cli
 from gan_jax import determinism
 
-_DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "default.py")
+_CONFIG_DIR = os.path.join(os.path.dirname(__file__), "configs")
+_DEFAULT_CONFIG = os.path.join(_CONFIG_DIR, "default.py")
 
-config_flags.DEFINE_config_file("config", _DEFAULT_CONFIG, "Experiment config file.",
-                                lock_config=True)
+# The argv the config flag reads its --config.KEY overrides from: filled by
+# _parse_flags once it has checked them (config_flags would otherwise read
+# sys.argv, and parse the default config while this module is imported).
+_CONFIG_ARGV: list[str] = []
+# New keys are accepted (game_hparams.KEY, which no config can list for every
+# game optimizer); _check_overrides and config.validate refuse every key
+# that is not allowed, before a run starts.
+config_flags.DEFINE_config_file(
+    "config", None, f"Experiment config file (default {os.path.relpath(_DEFAULT_CONFIG)}).",
+    lock_config=False, accept_new_attributes=True, sys_argv=_CONFIG_ARGV)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory; default runs/<config name>.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None,
                                    "host:port of process 0, for multi-process runs.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index.")
+
+# --config.KEY / --noconfig.KEY, as ml_collections' config_flags matches them.
+_OVERRIDE = re.compile(r"^--?(?:no)?config\.([^=]+)")
+# The only key that holds keys: the game optimizer's hyperparameters.
+_NESTED_KEYS = ("game_hparams",)
 
 
 def _config_name() -> str:
@@ -34,21 +52,110 @@ def _config_name() -> str:
   return os.path.splitext(os.path.basename(path.split(":")[0]))[0]
 
 
+def _configs_help() -> str:
+  """The configs in experiments/configs with the first line of each docstring."""
+  lines = ["Configs (--config experiments/configs/NAME.py):"]
+  for path in sorted(glob.glob(os.path.join(_CONFIG_DIR, "*.py"))):
+    name = os.path.splitext(os.path.basename(path))[0]
+    if name.startswith("_"):
+      continue
+    lines.append(f"  {name:<20} {cli.docstring_first_line(path)}")
+  lines.append("Every key, its default and its meaning: experiments/configs/default.py; "
+               "override any with --config.KEY=VALUE (game optimizer settings: "
+               "--config.game_hparams.KEY=VALUE, keys from gan_jax.games.defaults(name)).")
+  return "\n".join(lines)
+
+
+def _config_path(argv: list[str]) -> tuple[list[str], str]:
+  """argv with --config set (the default config when absent), and the config's path."""
+  for i, arg in enumerate(argv[1:], 1):
+    if arg == "--config" or arg == "-config":
+      if i + 1 >= len(argv):
+        cli.fail("flag --config needs a config file path")
+      return argv, argv[i + 1]
+    if arg.startswith(("--config=", "-config=")):
+      return argv, arg.split("=", 1)[1]
+    if arg == "--":
+      break
+  return [argv[0], f"--config={_DEFAULT_CONFIG}", *argv[1:]], _DEFAULT_CONFIG
+
+
+def load_config_file(path: str):
+  """``get_config()`` of the config file ``path`` (``FILE[:ARG]``); one-line errors.
+
+  Raises:
+    UserError: the file is missing, does not parse, fails, or has no get_config.
+  """
+  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  filename, *args = path.split(":", 1)
+  if not os.path.isfile(filename):
+    raise UserError(f"config file {filename!r} does not exist; the configs in "
+                    f"{os.path.relpath(_CONFIG_DIR)}: {', '.join(_config_names())}")
+  try:
+    spec = importlib.util.spec_from_file_location("config_file", filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "get_config", None)):
+      raise UserError(f"config file {filename!r} has no get_config() function")
+    return module.get_config(*args)
+  except SyntaxError as e:
+    raise UserError(f"config file {filename!r} does not parse: {e.msg} at line {e.lineno}"
+                    ) from None
+  except UserError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except  (any error of the user's code)
+    here = [f for f in traceback.extract_tb(e.__traceback__)
+            if os.path.abspath(f.filename) == os.path.abspath(filename)]
+    where = f" at line {here[-1].lineno}" if here else ""
+    raise UserError(f"config file {filename!r} failed{where}: {type(e).__name__}: "
+                    f"{(str(e).splitlines() or [''])[0]}") from None
+
+
+def _config_names() -> list[str]:
+  return sorted(os.path.splitext(os.path.basename(p))[0]
+                for p in glob.glob(os.path.join(_CONFIG_DIR, "*.py"))
+                if not os.path.basename(p).startswith("_"))
+
+
+def _check_overrides(config, argv: list[str]) -> None:
+  """Refuses a --config.KEY override whose KEY the config does not have.
+
+  Top-level keys must exist; of the nested ones, only game_hparams.KEY,
+  checked against the game optimizer by ``config.validate``.
+  """
+  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  from gan_jax.config import unknown_key_message  # pylint: disable=g-import-not-at-top
+  for arg in argv[1:]:
+    if arg == "--":
+      break
+    match = _OVERRIDE.match(arg)
+    if not match:
+      continue
+    key, *rest = match.group(1).split(".")
+    if key not in config:
+      raise UserError(unknown_key_message(key, " on the command line"))
+    if rest and (key not in _NESTED_KEYS or len(rest) > 1 or not rest[0]):
+      nested = ", ".join(f"{k}.KEY" for k in _NESTED_KEYS)
+      raise UserError(f"--config.{match.group(1)}: config.{key} holds no keys; only {nested} "
+                      "can be set this way")
+
+
 def _parse_flags(argv):
-  """absl's parser, with bad --config.KEY overrides reported in one line."""
+  """absl's parser, with every bad --config, --config.KEY or flag reported in one line."""
+  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  cli.exit_on_help(argv, _configs_help())
+  argv, path = _config_path(list(argv))
+  try:
+    _check_overrides(load_config_file(path), argv)
+  except UserError as e:
+    cli.fail(str(e))
+  _CONFIG_ARGV[:] = argv
   try:
     argv = flags.FLAGS(argv)
-    flags.FLAGS.config.to_dict()  # config_flags defers file errors to first use.
+    flags.FLAGS.config.lock()  # From here on a misspelt key raises, as before.
     return argv
-  except OSError as e:
-    cli.fail(f"cannot load config file {flags.FLAGS['config'].config_filename!r} "
-             f"({str(e).splitlines()[-1].strip()})")
-  except (AttributeError, KeyError) as e:  # ml_collections: no such config key.
-    from gan_jax.config import known_keys
-    cli.fail(f"unknown config key {str(e).strip(chr(34))} on the command line; known keys: "
-             f"{', '.join(known_keys())}")
-  except (flags.Error, ValueError, TypeError) as e:
-    cli.fail(str(e).splitlines()[0])
+  except (flags.Error, ValueError, TypeError, KeyError, AttributeError, OSError) as e:
+    cli.fail((str(e).strip().splitlines() or [type(e).__name__])[0])
 
 
 def main(argv):
@@ -73,6 +180,10 @@ def main(argv):
   except Interrupted as e:
     print(f"interrupted: {e}", file=sys.stderr)
     sys.exit(128 + e.signum)
+  except KeyboardInterrupt:  # Ctrl-C before the loop (which turns it into Interrupted).
+    print("interrupted: stopped before training started; no checkpoint was written by this "
+          "run, re-run the same command to start it again", file=sys.stderr)
+    sys.exit(130)
   print(f"done: step {summary['step']} params_sha256={summary['params_sha256']} "
         f"(summary: {os.path.join(workdir, 'summary.json')})", flush=True)
 

@@ -5,10 +5,16 @@ The state is saved as a plain nested dict of numpy arrays
 template, so a checkpoint holds no Python objects and restores bit-exactly.
 Orbax writes each step to a temporary directory and renames it when complete,
 so a run killed mid-save leaves the previous checkpoint intact.
+
+Each checkpoint also stores, in its Orbax step metadata, the config keys a
+resume may not change and their SHA-256 (``config_sha256``), so a resume with
+another config is refused even when config.json was edited.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 from typing import Optional
@@ -22,25 +28,57 @@ from gan_jax.errors import UserError
 from gan_jax.state import GANState
 
 
-def manager(workdir: str, max_to_keep: int) -> ocp.CheckpointManager:
+def manager(workdir: str, max_to_keep: int, create: bool = True) -> ocp.CheckpointManager:
+  """The workdir's checkpoint manager; ``create=False`` reads only (no directory is made)."""
   # The handler named up front lets item_metadata read a checkpoint's tree
   # (paths, shapes) before anything is restored.
   return ocp.CheckpointManager(
       os.path.join(os.path.abspath(workdir), "checkpoints"),
       item_handlers=ocp.StandardCheckpointHandler(),
-      options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+      options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create))
+
+
+def config_sha256(run_config: dict) -> str:
+  """The SHA-256 of the JSON of ``run_config`` (keys sorted)."""
+  return hashlib.sha256(json.dumps(run_config, sort_keys=True).encode()).hexdigest()
 
 
 def _host_tree(state: GANState) -> dict:
   return jax.tree.map(np.asarray, flax.serialization.to_state_dict(jax.device_get(state)))
 
 
-def save(mngr: ocp.CheckpointManager, state: GANState) -> None:
-  """Saves ``state`` (on one device, not replicated) under its step."""
+def save(mngr: ocp.CheckpointManager, state: GANState,
+         run_config: Optional[dict] = None) -> None:
+  """Saves ``state`` (on one device, not replicated) under its step.
+
+  ``run_config``: the config keys a resume may not change, stored with the
+  checkpoint with their hash (``restore_latest`` checks them).
+  """
   step = int(state.step)
   if step in mngr.all_steps():
     return
-  mngr.save(step, args=ocp.args.StandardSave(_host_tree(state)))
+  metadata = (None if run_config is None else
+              {"config_sha256": config_sha256(run_config), "config": run_config})
+  mngr.save(step, args=ocp.args.StandardSave(_host_tree(state)), custom_metadata=metadata)
+
+
+def _check_config(mngr: ocp.CheckpointManager, step: int, run_config: dict) -> None:
+  """Refuses a checkpoint written with other values of the keys a resume may not change."""
+  try:
+    stored = mngr.metadata(step).custom_metadata or {}
+  except (ValueError, OSError) as e:
+    raise _unreadable(mngr, step, e) from None
+  if "config_sha256" not in stored:
+    return  # Written before checkpoints stored their config.
+  if stored["config_sha256"] == config_sha256(run_config):
+    return
+  saved = stored.get("config", {})
+  differing = sorted(k for k in set(saved) | set(run_config) if saved.get(k) != run_config.get(k))
+  detail = (f"{differing[0]}: {saved.get(differing[0])!r} there, "
+            f"{run_config.get(differing[0])!r} now" if differing else "its config hash differs")
+  raise UserError(f"the checkpoint of step {step} in {mngr.directory} was written by a run "
+                  f"with a different config ({detail}), whatever config.json says; resume with "
+                  "that config, or use a new workdir")
 
 
 def _shapes(tree) -> dict[str, tuple]:
@@ -93,17 +131,23 @@ def _unreadable(mngr: ocp.CheckpointManager, step: int, error: Exception) -> Use
                    f"start), or use a new workdir")
 
 
-def restore_latest(mngr: ocp.CheckpointManager, template: GANState) -> Optional[GANState]:
+def restore_latest(mngr: ocp.CheckpointManager, template: GANState,
+                   run_config: Optional[dict] = None) -> Optional[GANState]:
   """The newest checkpoint restored into ``template``'s structure, or None.
+
+  ``run_config``, if given, must match the config stored with the checkpoint.
 
   Raises:
     UserError: the checkpoint does not fit the template (another model, or a
       gan_jax version that named its layers differently), or cannot be read
-      (missing or damaged files); nothing is changed.
+      (missing or damaged files), or was written with another config;
+      nothing is changed.
   """
   step = mngr.latest_step()
   if step is None:
     return None
+  if run_config is not None:
+    _check_config(mngr, step, run_config)
   expected = _host_tree(template)
   # Orbax restores the stored shapes whatever the template says, so the
   # stored tree is checked before anything is restored.

@@ -1,4 +1,4 @@
-"""The one exception type for bad user input (configs, data files, workdirs)."""
+"""The exceptions entry points turn into one line, and the 'did you mean' of their messages."""
 
 
 class UserError(Exception):
@@ -21,3 +21,10 @@ class Interrupted(Exception):
                      "re-run the same command to resume")
     self.signum = signum
     self.step = step
+
+
+def did_you_mean(name: str, known) -> str:
+  """`` (did you mean 'x'?)`` for the closest of ``known`` to ``name`` (difflib), else ''."""
+  import difflib  # pylint: disable=g-import-not-at-top
+  close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+  return f" (did you mean {close[0]!r}?)" if close else ""

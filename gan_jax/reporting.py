@@ -8,6 +8,7 @@ import os
 from typing import Iterable, Optional
 
 import numpy as np
+from absl import logging
 
 from gan_jax.data import to_uint8
 
@@ -37,20 +38,36 @@ def save_png(path: str, grid: np.ndarray) -> None:
 class MetricsLog:
   """Appends one JSON object per line to ``metrics.jsonl`` and mirrors it to TensorBoard.
 
-  On resume, lines from steps after the restored checkpoint (written by a run
-  that was then killed) are dropped, so the file reads as one clean run.
+  Each record is one write of one whole line, flushed at once, so a run
+  killed at any moment leaves at most a partial last line. On resume the
+  file is rewritten with its valid records up to the restored checkpoint's
+  step: records from later steps (written by a run that then stopped) and
+  unreadable lines are dropped, each with one warning.
   """
 
   def __init__(self, workdir: str, resume_step: int, enabled: bool = True):
     self.path = os.path.join(workdir, "metrics.jsonl")
     self.enabled = enabled
     self._tb = None
+    self._file = None
     if not enabled:
       return
-    kept = [r for r in read_jsonl(self.path) if r.get("step", 0) <= resume_step]
-    with open(self.path + ".tmp", "w") as f:
-      f.writelines(json.dumps(r) + "\n" for r in kept)
-    os.replace(self.path + ".tmp", self.path)
+    records, bad = read_jsonl_lines(self.path)
+    if bad:
+      logging.warning("%s: line%s %s %s not a JSON record (cut short or corrupted) and "
+                      "dropped; the other %d records are kept", self.path,
+                      "s" if len(bad) > 1 else "", ", ".join(map(str, bad)),
+                      "are" if len(bad) > 1 else "is", len(records))
+    kept = [r for r in records if r["step"] <= resume_step]
+    if len(kept) < len(records):
+      logging.warning("%s: dropped %d records of steps after %d, the checkpoint this run "
+                      "resumes from (written by a run that stopped after it)", self.path,
+                      len(records) - len(kept), resume_step)
+    if bad or len(kept) < len(records) or not os.path.exists(self.path):
+      with open(self.path + ".tmp", "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in kept)
+      os.replace(self.path + ".tmp", self.path)
+    self._file = open(self.path, "a")
     from tensorboardX import SummaryWriter  # Writes event files without TensorFlow.
     self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"), purge_step=resume_step + 1)
 
@@ -58,8 +75,8 @@ class MetricsLog:
     if not self.enabled:
       return
     record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
-    with open(self.path, "a") as f:
-      f.write(json.dumps(record) + "\n")
+    self._file.write(json.dumps(record) + "\n")
+    self._file.flush()
     for key, value in record.items():
       if key != "step":
         self._tb.add_scalar(key, value, step)
@@ -69,21 +86,36 @@ class MetricsLog:
       self._tb.add_image(tag, grid, step, dataformats="HWC")
 
   def close(self) -> None:
+    if self._file is not None:
+      self._file.close()
     if self._tb is not None:
       self._tb.close()
 
 
-def read_jsonl(path: str) -> list[dict]:
+def read_jsonl_lines(path: str) -> tuple[list[dict], list[int]]:
+  """The records of a metrics.jsonl (objects with an integer "step") and the bad line numbers."""
   if not os.path.exists(path):
-    return []
-  records = []
+    return [], []
+  records, bad = [], []
   with open(path) as f:
-    for line in f:
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
       try:
-        records.append(json.loads(line))
+        record = json.loads(line)
       except json.JSONDecodeError:
-        break  # A line cut short by a killed run; nothing after it is complete.
-  return records
+        bad.append(number)
+        continue
+      if not (isinstance(record, dict) and isinstance(record.get("step"), int)):
+        bad.append(number)
+        continue
+      records.append(record)
+  return records, bad
+
+
+def read_jsonl(path: str) -> list[dict]:
+  """The valid records of a metrics.jsonl; unreadable lines are skipped."""
+  return read_jsonl_lines(path)[0]
 
 
 def plot_curves(records: Iterable[dict], keys: Iterable[str], path: str) -> None:
