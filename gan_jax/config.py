@@ -15,14 +15,23 @@ import ml_collections
 
 from gan_jax import augment, data, features, games, losses, networks, optimizers, regularizers
 from gan_jax.networks import layers
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, did_you_mean
 
 Check = Callable[[Any], bool]
+
+# jax.random.PRNGKey(seed) keeps the low 32 bits (without jax_enable_x64):
+# 2**32 would give seed 0's key, so larger seeds are refused.
+MAX_SEED = 2**32 - 1
 
 
 def _int(minimum: int) -> tuple[Check, str]:
   return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
           f"an integer >= {minimum}")
+
+
+def _int_range(minimum: int, maximum: int, why: str) -> tuple[Check, str]:
+  return (lambda v: isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= maximum,
+          f"an integer in [{minimum}, {maximum}] ({why})")
 
 
 def _float(check: Check, allowed: str) -> tuple[Check, str]:
@@ -51,7 +60,7 @@ def _dataset_ok(value: Any) -> bool:
 
 # key -> (check, description of the allowed values). Every key a config may have.
 _SCHEMA: dict[str, tuple[Check, Any]] = {
-    "seed": _int(0),
+    "seed": _int_range(0, MAX_SEED, "jax.random.PRNGKey keeps 32 bits of a seed"),
     "dataset": (lambda v: isinstance(v, str) and _dataset_ok(v), lambda: data.known_names()),
     "model": _name(networks.names),
     "latent_dim": _int(1),
@@ -69,7 +78,7 @@ _SCHEMA: dict[str, tuple[Check, Any]] = {
     "adam_b2": _float(lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "batch_size": _int(1),
     "d_steps_per_g_step": _int(1),
-    "num_steps": _int(0),
+    "num_steps": _int(1),
     "steps_per_call": _int(1),
     "log_every": _int(1),
     "eval_every": _int(0),
@@ -99,6 +108,16 @@ _SCHEMA: dict[str, tuple[Check, Any]] = {
                     lambda: "'' or a comma-separated list of " + ", ".join(augment.names())),
     "g_ema_decay": _float(lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "grad_clip_norm": _float(lambda v: v >= 0, "a number >= 0 (0: off)"),
+    # Learning-rate schedules (gan_jax.schedules, imported by gan_jax.optimizers).
+    "lr_schedule": _name(lambda: optimizers.schedules.names()),
+    "lr_warmup_steps": _int(0),
+    "lr_final_fraction": _float(lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "lr_step_boundaries": (
+        lambda v: isinstance(v, (tuple, list))
+        and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 < b < 1 for b in v)
+        and all(a < b for a, b in zip(v, v[1:])),
+        "an increasing tuple of numbers in (0, 1), fractions of num_steps"),
+    "lr_step_factor": _float(lambda v: 0 < v < float("inf"), "a number > 0"),
 }
 
 # Keys that may change when a run is resumed: they do not change what is
@@ -109,8 +128,35 @@ RESUMABLE_KEYS = frozenset({"num_steps", "log_every", "eval_every", "sample_ever
                             "eval_inception_weights"})
 
 
+def resumable_keys(values: dict) -> frozenset:
+  """RESUMABLE_KEYS for a config's values: a scheduled run's curve spans num_steps, so it stays."""
+  if values.get("lr_schedule", "constant") != "constant":
+    return RESUMABLE_KEYS - {"num_steps"}
+  return RESUMABLE_KEYS
+
+
 def known_keys() -> list[str]:
   return sorted(_SCHEMA)
+
+
+def unknown_key_message(key: str, where: str = "") -> str:
+  """The one-line error for a top-level config key that does not exist (``where``: e.g. ' on the command line')."""
+  return (f"unknown config key {key!r}{where}{did_you_mean(key, _SCHEMA)}; known keys: "
+          f"{', '.join(known_keys())} (documented in experiments/configs/default.py)")
+
+
+def _check_game_hparams(name: str, hparams: dict) -> None:
+  """Checks ``config.game_hparams`` against game optimizer ``name``'s hyperparameters."""
+  allowed = games.defaults(name)
+  for key in sorted(hparams):
+    if key not in allowed:
+      raise UserError(
+          f"config.game_hparams.{key} is not a hyperparameter of config.game_optimizer="
+          f"{name!r}{did_you_mean(key, allowed)}; allowed: {', '.join(allowed) or '(none)'}")
+  try:
+    games.get(name, **hparams)
+  except (ValueError, TypeError) as e:
+    raise UserError(f"config.game_hparams: {str(e).splitlines()[0] if str(e) else e!r}") from None
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
@@ -118,7 +164,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   values = config.to_dict()
   unknown = sorted(set(values) - set(_SCHEMA))
   if unknown:
-    raise UserError(f"unknown config key {unknown[0]!r}; known keys: {', '.join(known_keys())}")
+    raise UserError(unknown_key_message(unknown[0]))
   missing = sorted(set(_SCHEMA) - set(values))
   if missing:
     raise UserError(f"config is missing key {missing[0]!r}; start from "
@@ -131,10 +177,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     if config.d_steps_per_g_step != 1:
       raise UserError(f"config.d_steps_per_g_step={config.d_steps_per_g_step} must be 1 with "
                       f"config.game_optimizer={config.game_optimizer!r}: it moves both players at once")
-    try:
-      games.get(config.game_optimizer, **values["game_hparams"])
-    except (ValueError, TypeError) as e:
-      raise UserError(f"config.game_hparams: {e}") from None
+    _check_game_hparams(config.game_optimizer, values["game_hparams"])
   elif values["game_hparams"]:
     raise UserError("config.game_hparams is set but config.game_optimizer='none'; "
                     "choose one of " + ", ".join(games.names()))
@@ -206,27 +249,60 @@ def to_json(config: ml_collections.ConfigDict) -> str:
   return json.dumps(config.to_dict(), indent=2, sort_keys=True)
 
 
+def fingerprinted(config: ml_collections.ConfigDict) -> dict:
+  """The config's keys that may not change on resume (all but RESUMABLE_KEYS), as JSON values.
+
+  Every checkpoint stores them (gan_jax.checkpoint), so a resume is checked
+  against the run that wrote it, whatever config.json says.
+  """
+  values = json.loads(to_json(config))
+  return {k: v for k, v in values.items() if k not in resumable_keys(values)}
+
+
+def _has_checkpoint(workdir: str) -> bool:
+  path = os.path.join(workdir, "checkpoints")
+  return os.path.isdir(path) and any(d.isdigit() for d in os.listdir(path))
+
+
 def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Refuses a workdir whose config.json describes a different run."""
+  """Refuses a workdir whose config.json describes a different run (reads only).
+
+  A config.json with no checkpoint beside it is from a run that stopped
+  before its first checkpoint (a bad setting, a crash): nothing there can be
+  resumed, so the workdir is free for the corrected command.
+  """
   path = os.path.join(workdir, "config.json")
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise UserError(f"workdir {workdir!r} exists and is not a directory")
+  has_checkpoint = _has_checkpoint(workdir)
   if not os.path.exists(path):
-    if os.path.isdir(workdir) and os.path.exists(os.path.join(workdir, "checkpoints")):
+    if has_checkpoint:
       raise UserError(f"workdir {workdir!r} holds checkpoints but no config.json; "
                       "use a new workdir")
+    return
+  if not has_checkpoint:
     return
   try:
     with open(path) as f:
       saved = json.load(f)
   except (OSError, json.JSONDecodeError) as e:
     raise UserError(f"{path} is unreadable ({e}); use a new workdir") from None
-  current = json.loads(to_json(config))
-  differing = sorted(k for k in set(saved) | set(current)
-                     if k not in RESUMABLE_KEYS and saved.get(k) != current.get(k))
+  if not isinstance(saved, dict):
+    raise UserError(f"{path} does not hold a config (a JSON object); use a new workdir")
+  differing = config_difference(saved, json.loads(to_json(config)))
   if differing:
-    key = differing[0]
     raise UserError(
-        f"workdir {workdir!r} holds a run with a different config ({key}: "
-        f"{saved.get(key)!r} there, {current.get(key)!r} now); use a new workdir, or change only "
-        f"{', '.join(sorted(RESUMABLE_KEYS))} to resume")
+        f"workdir {workdir!r} holds a run with a different config ({differing}); use a new "
+        f"workdir, or change only {', '.join(sorted(resumable_keys(config.to_dict())))} to "
+        "resume")
+
+
+def config_difference(saved: dict, current: dict) -> str:
+  """'KEY: X there, Y now' for the first non-resumable key that differs, else ''."""
+  resumable = resumable_keys(current)
+  differing = sorted(k for k in set(saved) | set(current)
+                     if k not in resumable and saved.get(k) != current.get(k))
+  if not differing:
+    return ""
+  key = differing[0]
+  return f"{key}: {saved.get(key)!r} there, {current.get(key)!r} now"

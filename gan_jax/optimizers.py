@@ -1,7 +1,8 @@
 """Per-player optax optimizers, selected by ``config.optimizer``.
 
 Each player gets its own optimizer built from the shared config keys
-(``g_learning_rate``/``d_learning_rate``, ``adam_b1``, ``adam_b2``). Adam with
+(``g_learning_rate``/``d_learning_rate``, ``adam_b1``, ``adam_b2``); the
+learning rates follow ``config.lr_schedule`` (``gan_jax.schedules``). Adam with
 lr 2e-4 and beta1 0.5 is the DCGAN setting (Radford et al. 2016) that the seed
 MLP GAN uses too.
 """
@@ -13,7 +14,11 @@ from typing import Callable
 import ml_collections
 import optax
 
-Factory = Callable[[float, ml_collections.ConfigDict], optax.GradientTransformation]
+from gan_jax import schedules
+
+# (learning rate: a float or an optax schedule, config) -> optimizer.
+Factory = Callable[[optax.ScalarOrSchedule, ml_collections.ConfigDict],
+                   optax.GradientTransformation]
 
 _REGISTRY: dict[str, Factory] = {
     "adam": lambda lr, c: optax.adam(lr, b1=c.adam_b1, b2=c.adam_b2),
@@ -42,6 +47,9 @@ def for_player(config: ml_collections.ConfigDict, player: str) -> optax.Gradient
   clips the device-averaged gradient, so every device clips alike.
   """
   learning_rate = {"g": config.g_learning_rate, "d": config.d_learning_rate}[player]
+  # D takes d_steps_per_g_step optax updates per generator step.
+  learning_rate = schedules.make(config, learning_rate,
+                                 config.d_steps_per_g_step if player == "d" else 1)
   tx = get(config.optimizer)(learning_rate, config)
   if config.grad_clip_norm > 0:
     tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)

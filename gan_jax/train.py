@@ -15,7 +15,12 @@ Workdir layout::
                             kept; one class per row for a conditional run)
   losses.png           loss curves
   checkpoints/N/       orbax checkpoints (every checkpoint_every steps, at the end)
-  summary.json         final step, params_sha256, losses, timing
+  summary.json         final step, params_sha256, losses, timing, warnings
+  .lock                the pid of the run in it now (gan_jax.workdir; removed at the end)
+
+Nothing is written before the config, the data, the devices and the
+checkpoint (its fit and its stored config, gan_jax.checkpoint) are checked;
+one process at a time holds the workdir's lock.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from gan_jax import regularizers, reporting
 from gan_jax import state as state_lib
 from gan_jax import train_step as train_step_lib
 from gan_jax import vae
+from gan_jax import workdir as workdir_lib
 from gan_jax.errors import Interrupted, NonFiniteError
 
 PMAP_AXIS = "batch"
@@ -54,7 +60,9 @@ def game_optimizer(config: ml_collections.ConfigDict) -> Optional[games.GameOpti
   """The config's game-aware optimizer, or None for per-player optax optimizers."""
   if config.game_optimizer == "none":
     return None
-  return games.get(config.game_optimizer, **config.game_hparams.to_dict())
+  from gan_jax import schedules  # pylint: disable=g-import-not-at-top
+  # The learning rates under config.lr_schedule (unchanged for 'constant').
+  return games.get(config.game_optimizer, **schedules.game_hparams(config))
 
 
 def step_options(config: ml_collections.ConfigDict) -> train_step_lib.StepOptions:
@@ -156,12 +164,62 @@ def _check_finite(window: dict, last_good_step: Optional[int]) -> None:
 
 
 def _load_checked(config: ml_collections.ConfigDict, workdir: str) -> data.Dataset:
-  """Validates the config, the data and the workdir before anything is written."""
+  """Validates the config, the data, the devices and the workdir; reads only."""
   config_lib.validate(config, jax.device_count())
   dataset = data.pad_to_size(data.load(config.dataset), config.image_size)
   config_lib.check_data(config, dataset.image_shape, dataset.labels)
+  workdir_lib.check_creatable(workdir)
   config_lib.check_workdir(config, workdir)
   return dataset
+
+
+def _restore_checked(config: ml_collections.ConfigDict, workdir: str, state: state_lib.GANState):
+  """The newest checkpoint (checked against the model and the config), or ``state``; reads only."""
+  if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+    return state
+  mngr = checkpoint.manager(workdir, config.keep_checkpoints, create=False)
+  # Not closed when the restore fails: closing would report each of Orbax's
+  # failed reads still pending (see checkpoint._drop_closed_loop_reports).
+  restored = checkpoint.restore_latest(mngr, state, config_lib.fingerprinted(config))
+  mngr.close()
+  return restored or state
+
+
+# Below this test accuracy an evaluation classifier's features (FID, KID,
+# precision/recall) and class metrics say little about the samples.
+MIN_CLASSIFIER_ACCURACY = 0.9
+
+
+# Game optimizers whose seed-MLP runs collapsed on the saturating minimax loss.
+COMPETITIVE_OPTIMIZERS = ("cgd", "acgd")
+
+
+def _input_warnings(config: ml_collections.ConfigDict, dataset: data.Dataset) -> list[str]:
+  """One line for each suspicious but legal setting of a run on ``dataset``."""
+  out = []
+  if config.batch_size > len(dataset.images):
+    out.append(f"config.batch_size={config.batch_size} is larger than the data set "
+               f"({len(dataset.images)} images): each batch repeats images")
+  if config.eval_every:
+    split, pool = (("eval", dataset.eval_images) if dataset.eval_images is not None
+                   else ("train", dataset.images))
+    if config.num_eval_samples > len(pool):
+      out.append(f"config.num_eval_samples={config.num_eval_samples} is more than the "
+                 f"{len(pool)} real images of the {split} split: the metrics compare "
+                 f"{config.num_eval_samples} samples with {len(pool)} real images")
+  if config.game_optimizer in COMPETITIVE_OPTIMIZERS and config.loss == "minimax":
+    out.append(f"config.loss='minimax' with config.game_optimizer={config.game_optimizer!r}: "
+               "on the saturating loss D rejected every sample and G's gradient vanished in "
+               "our runs; 'non_saturating' trains (docs/results.md#game-optimizers)")
+  return out
+
+
+def _classifier_warning(info: dict) -> list[str]:
+  accuracy = info.get("classifier_test_accuracy")
+  if accuracy is None or accuracy >= MIN_CLASSIFIER_ACCURACY:
+    return []
+  return [f"the evaluation classifier's test accuracy is {accuracy:.3f}, below "
+          f"{MIN_CLASSIFIER_ACCURACY}: its FID, KID and class metrics are unreliable"]
 
 
 def _compiled_loop(config: ml_collections.ConfigDict, generator, discriminator,
@@ -223,6 +281,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   start_time = time.time()
   dataset = _load_checked(config, workdir)
   is_primary = jax.process_index() == 0
+  with workdir_lib.locked(workdir, enabled=is_primary):
+    config_lib.check_workdir(config, workdir)  # Again: another run may have started meanwhile.
+    generator, discriminator, state = build(config, dataset.image_shape)
+    state = _restore_checked(config, workdir, state)
+    summary_path = os.path.join(workdir, "summary.json")
+    if int(state.step) >= config.num_steps and os.path.exists(summary_path):
+      with open(summary_path) as f:
+        return json.load(f)  # Already complete: nothing to do, nothing overwritten.
+    if is_primary:
+      workdir_lib.check_writable(workdir)
+    return _train(config, workdir, dataset, generator, discriminator, state, start_time)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Dataset, generator,
+           discriminator, state: state_lib.GANState, start_time: float) -> dict:
+  """The training loop of ``train_and_evaluate``, once everything is checked; writes the workdir."""
+  is_primary = jax.process_index() == 0
   backend = jax.default_backend()
   # Only a GPU run depends on the flag; elsewhere it is not recorded.
   gpu_deterministic = determinism.gpu_ops_deterministic() if backend == "gpu" else None
@@ -233,15 +308,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config_lib.to_json(config))
-
-  generator, discriminator, state = build(config, dataset.image_shape)
+  run_config = config_lib.fingerprinted(config)
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
-  state = checkpoint.restore_latest(mngr, state) or state
   start_step = int(state.step)
   summary_path = os.path.join(workdir, "summary.json")
-  if start_step >= config.num_steps and os.path.exists(summary_path):
-    with open(summary_path) as f:
-      return json.load(f)  # Already complete: nothing to do, nothing overwritten.
 
   data_key, sample_key, eval_key = _run_keys(config.seed)
   replicated = jax.device_count() > 1
@@ -259,6 +329,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   evaluate = (evaluation.make_evaluator(
       config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key)
               if config.eval_every and is_primary else None)
+  warnings = _input_warnings(config, dataset) + (
+      _classifier_warning(evaluate.info) if evaluate is not None else [])
+  for warning in warnings if is_primary else []:
+    logging.warning("%s", warning)
   log = reporting.MetricsLog(workdir, start_step, enabled=is_primary)
   write_samples = _sample_writer(config, generator, sample_key, workdir, log)
 
@@ -291,7 +365,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if (at(config.sample_every) or done) and is_primary:
           write_samples(unreplicate(state), step)
         if at(config.checkpoint_every) or done or received:
-          checkpoint.save(mngr, unreplicate(state))
+          checkpoint.save(mngr, unreplicate(state), run_config)
           last_checkpoint = step
         if received:
           mngr.wait_until_finished()
@@ -308,6 +382,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       **{k: last_record[k] for k in LOSS_KEYS if k in last_record},
       **{"eval/" + k: v for k, v in last_eval.items()},
       **({"eval_info": evaluate.info} if evaluate is not None else {}),
+      "warnings": warnings,
       "wall_s": time.time() - start_time,
       "resumed_from_step": start_step,
       "num_devices": jax.device_count(),

@@ -8,6 +8,7 @@ import pytest
 from experiments.configs import default
 from gan_jax import config as config_lib, data
 from gan_jax.errors import UserError
+from test_schedules import BAD_SCHEDULES
 
 NEW_KEYS = {"width": 64, "upsample": "subpixel", "image_size": 0, "conditioning": "none",
             "num_classes": 10, "aux_classifier_weight": 1.0, "label_smoothing": 0.0,
@@ -46,7 +47,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("overrides,message", BAD)
+@pytest.mark.parametrize("overrides,message", BAD + BAD_SCHEDULES)
 def test_bad_values_give_one_line_errors(overrides, message):
   config = default.get_config()
   config.update(overrides)

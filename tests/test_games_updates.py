@@ -104,6 +104,22 @@ def test_cgd_general_sum_step_matches_dense_formula():
   assert np.abs(_flat(x1_zs) - _flat(x1)).max() > 1e-3
 
 
+@pytest.mark.parametrize("zero_sum", [True, False])
+def test_cgd_per_player_step_sizes_match_dense_formula(zero_sum):
+  lr_x, lr_y = 0.6, 0.25
+  g = (lambda x, y: -_f(x, y)) if zero_sum else _g_general
+  opt = games.get("cgd", lr=1.0, lr_x=lr_x, lr_y=lr_y, cg_tol=1e-7, cg_max_iters=50,
+                  zero_sum=zero_sum)
+  x1, y1, _, _ = _step(opt, _f, g)
+  dx, dy = _cgd_reference(_f, g, np.full(NX, lr_x), np.full(3, lr_y))
+  np.testing.assert_allclose(_flat(x1) - _flat(X0), dx, rtol=5e-4, atol=5e-5)
+  np.testing.assert_allclose(_flat(y1) - _flat(Y0), dy, rtol=5e-4, atol=5e-5)
+  # lr is only the fallback: setting both players' rates leaves it unused.
+  x2, _, _, _ = _step(games.get("cgd", lr=0.1, lr_x=lr_x, lr_y=lr_y, cg_tol=1e-7,
+                                cg_max_iters=50, zero_sum=zero_sum), _f, g)
+  np.testing.assert_array_equal(_flat(x2), _flat(x1))
+
+
 def test_acgd_step_matches_dense_formula():
   lr, beta2, eps = 0.05, 0.9, 1e-8
   f, g = _f, lambda x, y: -_f(x, y)

@@ -1,8 +1,14 @@
-"""The seed design's MLP GAN on 5,000 real MNIST digits (offline, a few minutes on CPU).
+"""The seed design's MLP GAN on 5,000 real MNIST digits (offline; about 4 minutes on 2 CPU cores).
 
 Every key a run reads is here, with its default; other configs import this
 one and override a few keys. Override any key on the command line with
 ``--config.KEY=VALUE``.
+
+Measured (docs/results.md; seed 0, FID in classifier features on 2,000
+samples): FID 24.9 at step 20,000 and 39.7 at 50,000 on 2 Intel Xeon cores,
+164 s with the evaluation classifier cached (training it adds 40-60 s);
+FID 31.0 at step 50,000 on 2 AMD EPYC cores, 236 s including the
+classifier's training. FID is lowest near step 20,000.
 """
 
 import ml_collections
@@ -72,6 +78,18 @@ def get_config() -> ml_collections.ConfigDict:
   # game_hparams = {'lr': 1e-2, 'cg_max_iters': 5}.
   config.game_optimizer = "none"
   config.game_hparams = ml_collections.ConfigDict()
+  # Learning-rate schedule (gan_jax.schedules), over num_steps generator
+  # steps, for every learning rate above: g/d_learning_rate and the game
+  # optimizer's lr, lr_x, lr_y, unroll_lr (each configured or default value is
+  # the peak). 'constant' (none), 'cosine' (decay to lr_final_fraction x the
+  # peak at num_steps), 'warmup_cosine' (linear from 0 over lr_warmup_steps,
+  # then cosine as above) or 'step' (multiply by lr_step_factor at each of
+  # lr_step_boundaries, increasing fractions of num_steps in (0, 1)).
+  config.lr_schedule = "constant"
+  config.lr_warmup_steps = 0  # 'warmup_cosine' only.
+  config.lr_final_fraction = 0.0  # 'cosine', 'warmup_cosine': in [0, 1].
+  config.lr_step_boundaries = (0.5, 0.75)  # 'step' only.
+  config.lr_step_factor = 0.1  # 'step' only: > 0.
   config.batch_size = 64  # Global: split evenly over all devices.
   config.d_steps_per_g_step = 1
 

@@ -21,12 +21,24 @@ loss, so the mean over devices of each product equals the product computed
 from the mean loss, and a step on a batch split over devices matches the step
 on the whole batch. ``reduce`` is applied leaf by leaf, so it only has to
 accept arrays.
+
+Learning rates. Every hyperparameter that is a learning rate (``lr``,
+``lr_x``, ``lr_y``, ``unroll_lr``) takes either a finite float > 0 or an
+``optax.Schedule``, a callable from the int32 count of steps this optimizer
+has taken (0 at the first step, as in optax) to the learning rate; e.g.
+``games.get("cgd", lr=optax.cosine_decay_schedule(1e-2, 10_000))``. A float
+runs exactly the computation it always has. With a schedule, the step at
+count ``t`` equals the step of the same optimizer given the float
+``schedule(t)`` (the value is cast to the parameters' dtype), and an optimizer
+that keeps no step count of its own then has a ``ScheduleState(count,
+inner)`` around its usual state (see ``with_step_count``).
+``check_learning_rate`` validates either form.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +48,8 @@ OptState = Any
 Metrics = dict[str, jax.Array]
 LossFn = Callable[[Params, Params], jax.Array]
 Reduce = Callable[[jax.Array], jax.Array]
+# A learning rate: a float, or an optax.Schedule (int32 step count -> rate).
+LearningRate = Union[float, Callable[[jax.Array], Any]]
 
 
 def identity(t: jax.Array) -> jax.Array:
@@ -118,6 +132,65 @@ def reduce_tree(reduce: Reduce, tree: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------
+# Learning-rate schedules (see the module docstring).
+
+
+class ScheduleState(NamedTuple):
+  """The state of an optimizer that counts steps only for its schedules."""
+
+  count: jax.Array  # int32 number of steps taken.
+  inner: OptState   # the optimizer's usual state.
+
+
+def is_schedule(rate: Any) -> bool:
+  """Whether a checked learning rate is a schedule (else it is a float)."""
+  return callable(rate)
+
+
+def rate_at(rate: Any, count: Optional[jax.Array], like: Params) -> Any:
+  """A learning rate's value at step ``count``.
+
+  A float is returned unchanged (so a float run's ops are untouched); a
+  schedule is evaluated at ``count`` and cast to the dtype of ``like``'s
+  leaves (a player's parameters), so the parameters keep their dtype.
+  """
+  if not is_schedule(rate):
+    return rate
+  value = jnp.asarray(rate(count))
+  leaves = jax.tree.leaves(like)
+  return value.astype(jnp.result_type(*leaves)) if leaves else value
+
+
+def with_step_count(init: Callable[[Params, Params], OptState], step: Callable[..., Any],
+                    *rates: Any) -> GameOptimizer:
+  """A GameOptimizer from ``init`` and a ``step`` that takes ``count=``.
+
+  ``step(loss_x, loss_y, x, y, state, reduce, count=...)`` is the optimizer's
+  step given the number of steps taken so far. When all ``rates`` are floats
+  nothing counts steps: the state is ``init``'s and ``count`` is None (the
+  float path's state and ops are what they were before schedules existed).
+  When any is a schedule, the state is ``ScheduleState(count, init(x, y))``.
+  """
+  if not any(is_schedule(r) for r in rates):
+    def plain_step(loss_x: LossFn, loss_y: LossFn, x: Params, y: Params, state: OptState,
+                   reduce: Reduce = identity):
+      return step(loss_x, loss_y, x, y, state, reduce, count=None)
+
+    return GameOptimizer(init, plain_step)
+
+  def counted_init(x: Params, y: Params) -> ScheduleState:
+    return ScheduleState(jnp.zeros((), jnp.int32), init(x, y))
+
+  def counted_step(loss_x: LossFn, loss_y: LossFn, x: Params, y: Params, state: ScheduleState,
+                   reduce: Reduce = identity):
+    new_x, new_y, inner, metrics = step(loss_x, loss_y, x, y, state.inner, reduce,
+                                        count=state.count)
+    return new_x, new_y, ScheduleState(state.count + 1, inner), metrics
+
+  return GameOptimizer(counted_init, counted_step)
+
+
+# ----------------------------------------------------------------------------
 # Hyperparameter checks. They run when an optimizer is built, outside jit, and
 # raise one-line ValueErrors naming what is allowed.
 
@@ -127,6 +200,21 @@ def check_positive(opt: str, name: str, value: Any) -> float:
   if (isinstance(value, bool) or not isinstance(value, (int, float))
       or not math.isfinite(value) or value <= 0):
     raise ValueError(f"{opt}: {name} must be a finite number > 0, got {value!r}")
+  return float(value)
+
+
+def check_learning_rate(opt: str, name: str, value: Any) -> Any:
+  """Returns a learning rate: a finite number > 0 as a float, or a schedule as is.
+
+  A schedule is any callable (an ``optax.Schedule``: int32 step count ->
+  learning rate); its values are not checked.
+  """
+  if callable(value):
+    return value
+  if (isinstance(value, bool) or not isinstance(value, (int, float))
+      or not math.isfinite(value) or value <= 0):
+    raise ValueError(f"{opt}: {name} must be a finite number > 0 or an optax schedule "
+                     f"(a callable of the step count), got {value!r}")
   return float(value)
 
 

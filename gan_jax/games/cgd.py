@@ -37,13 +37,13 @@ four mixed products per iteration and a squared condition number.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 
 from gan_jax.games import base
-from gan_jax.games.base import GameOptimizer, LossFn, Params, Reduce
+from gan_jax.games.base import GameOptimizer, LearningRate, LossFn, Params, Reduce
 from gan_jax.games.cg import CGInfo, conjugate_gradient
 from gan_jax.games.derivatives import linearized_mixed_hvps, player_gradients
 
@@ -170,9 +170,10 @@ def _solution_init(solve_for: str, x: Params, y: Params) -> Params:
   return base.tree_zeros_like(x if _solves_for_x(solve_for, x, y) else y)
 
 
-def cgd(lr: float = 1e-2, cg_tol: float = 1e-5, cg_max_iters: int = 100,
-        warm_start: bool = True, zero_sum: bool = True,
-        solve_for: str = "auto") -> GameOptimizer:
+def cgd(lr: LearningRate = 1e-2, cg_tol: float = 1e-5, cg_max_iters: int = 100,
+        warm_start: bool = True, zero_sum: bool = True, solve_for: str = "auto",
+        lr_x: Optional[LearningRate] = None,
+        lr_y: Optional[LearningRate] = None) -> GameOptimizer:
   """Competitive gradient descent.
 
   ``dx = -lr (I - lr^2 D2xy f D2yx g)^{-1} (grad_x f - lr D2xy f grad_y g)``
@@ -192,7 +193,9 @@ def cgd(lr: float = 1e-2, cg_tol: float = 1e-5, cg_max_iters: int = 100,
   then the normal equations' residual).
 
   Args:
-    lr: the step size eta of both players, > 0.
+    lr: the step size eta of both players: a float > 0 or an optax schedule
+      of the step count (then the state is ``ScheduleState(count,
+      CGDState)``).
     cg_tol: CG stops when ``||r|| / ||b|| <= cg_tol``.
     cg_max_iters: most CG iterations per step, >= 1.
     warm_start: start CG from the previous step's solution (with the true
@@ -201,28 +204,35 @@ def cgd(lr: float = 1e-2, cg_tol: float = 1e-5, cg_max_iters: int = 100,
     solve_for: 'x' or 'y', whose system CG solves; 'auto' picks the player
       with fewer parameters (cheaper vectors; the Krylov space is bounded by
       the smaller dimension either way).
+    lr_x: player x's own step size eta_x (float or schedule), or None for
+      ``lr``. The local game of the module docstring takes one step size per
+      player; unequal ones balance players that learn at different speeds.
+    lr_y: player y's, likewise.
 
   Returns:
-    A GameOptimizer whose state is a CGDState. Metrics: ``loss_x``,
-    ``loss_y``, ``grad_norm_x``, ``grad_norm_y``, ``step_norm_x``,
-    ``step_norm_y``, ``cg_iterations``, ``cg_relative_residual``,
-    ``zero_sum_gap``.
+    A GameOptimizer whose state is a CGDState (in a ``ScheduleState`` when
+    a learning rate is a schedule). Metrics: ``loss_x``, ``loss_y``, ``grad_norm_x``,
+    ``grad_norm_y``, ``step_norm_x``, ``step_norm_y``, ``cg_iterations``,
+    ``cg_relative_residual``, ``zero_sum_gap``.
 
   References:
     Schafer & Anandkumar 2019, "Competitive Gradient Descent", section 2
     (the general-sum update and its zero-sum special case).
   """
-  lr = base.check_positive("cgd", "lr", lr)
+  lr = base.check_learning_rate("cgd", "lr", lr)
+  rate_x = lr if lr_x is None else base.check_learning_rate("cgd", "lr_x", lr_x)
+  rate_y = lr if lr_y is None else base.check_learning_rate("cgd", "lr_y", lr_y)
   _check_solver_args("cgd", cg_tol, cg_max_iters, warm_start, zero_sum, solve_for)
 
   def init(x: Params, y: Params) -> CGDState:
     return CGDState(_solution_init(solve_for, x, y))
 
   def step(loss_x: LossFn, loss_y: LossFn, x: Params, y: Params, state: CGDState,
-           reduce: Reduce = base.identity):
+           reduce: Reduce = base.identity, count=None):
     lx, ly, gx, gy = player_gradients(loss_x, loss_y, x, y, reduce)
-    eta_x = jax.tree.map(lambda p: jnp.asarray(lr, p.dtype), x)
-    eta_y = jax.tree.map(lambda p: jnp.asarray(lr, p.dtype), y)
+    now_x, now_y = base.rate_at(rate_x, count, x), base.rate_at(rate_y, count, y)
+    eta_x = jax.tree.map(lambda p: jnp.asarray(now_x, p.dtype), x)
+    eta_y = jax.tree.map(lambda p: jnp.asarray(now_y, p.dtype), y)
     dx, dy, u, info = competitive_step(
         loss_x, loss_y, x, y, gx, gy, eta_x, eta_y,
         state.solution if warm_start else None,
@@ -231,12 +241,12 @@ def cgd(lr: float = 1e-2, cg_tol: float = 1e-5, cg_max_iters: int = 100,
     new_x, new_y = base.tree_add(x, dx), base.tree_add(y, dy)
     return new_x, new_y, CGDState(u), _metrics(lx, ly, gx, gy, dx, dy, info)
 
-  return GameOptimizer(init, step)
+  return base.with_step_count(init, step, rate_x, rate_y)
 
 
-def acgd(lr: float = 1e-3, beta2: float = 0.99, eps: float = 1e-8, cg_tol: float = 1e-5,
-         cg_max_iters: int = 100, warm_start: bool = True, zero_sum: bool = True,
-         solve_for: str = "auto") -> GameOptimizer:
+def acgd(lr: LearningRate = 1e-3, beta2: float = 0.99, eps: float = 1e-8,
+         cg_tol: float = 1e-5, cg_max_iters: int = 100, warm_start: bool = True,
+         zero_sum: bool = True, solve_for: str = "auto") -> GameOptimizer:
   """Adaptive competitive gradient descent (ACGD).
 
   CGD with per-coordinate step sizes from RMSprop-style second moments:
@@ -252,7 +262,8 @@ def acgd(lr: float = 1e-3, beta2: float = 0.99, eps: float = 1e-8, cg_tol: float
   what they mean for ``cgd``; the paper states ACGD for zero-sum games.
 
   Args:
-    lr: the base step size, > 0.
+    lr: the base step size: a float > 0 or an optax schedule, evaluated at
+      the number of steps taken before this one (``ACGDState.count``).
     beta2: second-moment decay, in [0, 1).
     eps: added to the root of the second moment, > 0; bounds the step sizes
       by ``lr / eps``.
@@ -270,7 +281,7 @@ def acgd(lr: float = 1e-3, beta2: float = 0.99, eps: float = 1e-8, cg_tol: float
     GANs", the ACGD algorithm (adaptive CGD) used in their experiments.
   """
   name = "acgd"
-  lr = base.check_positive(name, "lr", lr)
+  lr = base.check_learning_rate(name, "lr", lr)
   beta2 = base.check_interval(name, "beta2", beta2, 0.0, 1.0, include_low=True,
                               include_high=False)
   eps = base.check_positive(name, "eps", eps)
@@ -283,12 +294,17 @@ def acgd(lr: float = 1e-3, beta2: float = 0.99, eps: float = 1e-8, cg_tol: float
   def step(loss_x: LossFn, loss_y: LossFn, x: Params, y: Params, state: ACGDState,
            reduce: Reduce = base.identity):
     lx, ly, gx, gy = player_gradients(loss_x, loss_y, x, y, reduce)
+    lr_t = base.rate_at(lr, state.count, (x, y))
     count = state.count + 1
-    correction = 1 - beta2 ** count.astype(jnp.float32)
     second_moment = lambda nu, g: beta2 * nu + (1 - beta2) * g * g
     nu_x = jax.tree.map(second_moment, state.nu_x, gx)
     nu_y = jax.tree.map(second_moment, state.nu_y, gy)
-    step_size = lambda nu: lr / (jnp.sqrt(nu / correction) + eps)
+    # The bias correction in the moments' dtype, once per dtype: float64
+    # parameters get a float64 correction (a float32 one would cap their
+    # precision at ~1e-7).
+    correction = {dtype: 1 - beta2 ** count.astype(dtype)
+                  for dtype in {leaf.dtype for leaf in jax.tree.leaves((nu_x, nu_y))}}
+    step_size = lambda nu: lr_t / (jnp.sqrt(nu / correction[nu.dtype]) + eps)
     eta_x = jax.tree.map(step_size, nu_x)
     eta_y = jax.tree.map(step_size, nu_y)
     dx, dy, u, info = competitive_step(

@@ -45,7 +45,8 @@ def lookahead(inner: Union[str, GameOptimizer] = "simultaneous_gda", k: int = 5,
     inner: a GameOptimizer, or the registered name of one.
     k: synchronisation period, >= 1.
     alpha: slow-weight step, in (0, 1]; 1 gives the inner optimizer alone.
-    inner_hparams: hyperparameters for ``inner`` when it is a name.
+    inner_hparams: hyperparameters for ``inner`` when it is a name (its
+      learning rates may be optax schedules, counted in inner steps).
 
   Returns:
     A GameOptimizer whose state is a LookaheadState. Metrics are the inner

@@ -12,11 +12,11 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.games import base
-from gan_jax.games.base import GameOptimizer, LossFn, Params, Reduce
+from gan_jax.games.base import GameOptimizer, LearningRate, LossFn, Params, Reduce
 
 
-def unrolled(lr_x: float = 1e-2, lr_y: float = 1e-2, unroll_steps: int = 5,
-             unroll_lr: Optional[float] = None) -> GameOptimizer:
+def unrolled(lr_x: LearningRate = 1e-2, lr_y: LearningRate = 1e-2, unroll_steps: int = 5,
+             unroll_lr: Optional[LearningRate] = None) -> GameOptimizer:
   """Unrolled gradient descent for player x; plain gradient descent for y.
 
   Player y's response is unrolled for K gradient-descent steps,
@@ -35,15 +35,17 @@ def unrolled(lr_x: float = 1e-2, lr_y: float = 1e-2, unroll_steps: int = 5,
   through the unrolled loop.
 
   Args:
-    lr_x: player x's learning rate.
-    lr_y: player y's learning rate.
+    lr_x: player x's learning rate: a float > 0 or an optax schedule.
+    lr_y: player y's learning rate: a float > 0 or an optax schedule.
     unroll_steps: K >= 0; 0 gives simultaneous GDA.
-    unroll_lr: eta, the step size of the unrolled steps; None means lr_y.
+    unroll_lr: eta, the step size of the unrolled steps (a float > 0 or an
+      optax schedule); None means lr_y (its schedule too, if it has one).
       (Metz et al. unroll the discriminator's own optimizer, Adam in their
       experiments; here the unrolled steps are plain gradient descent.)
 
   Returns:
-    A GameOptimizer with an empty state. Metrics: ``loss_x`` and ``loss_y``
+    A GameOptimizer with an empty state (``ScheduleState(count, ())`` when a
+    learning rate is a schedule). Metrics: ``loss_x`` and ``loss_y``
     at ``(x, y)``, ``loss_x_unrolled`` at ``(x, y_K)``, and the norms of the
     two gradients used.
 
@@ -51,27 +53,29 @@ def unrolled(lr_x: float = 1e-2, lr_y: float = 1e-2, unroll_steps: int = 5,
     Metz et al. 2017, sections 2.2 (unrolling) and 2.3 (parameter updates).
   """
   name = "unrolled"
-  lr_x = base.check_positive(name, "lr_x", lr_x)
-  lr_y = base.check_positive(name, "lr_y", lr_y)
+  lr_x = base.check_learning_rate(name, "lr_x", lr_x)
+  lr_y = base.check_learning_rate(name, "lr_y", lr_y)
   k_steps = base.check_int(name, "unroll_steps", unroll_steps, 0)
-  eta = lr_y if unroll_lr is None else base.check_positive(name, "unroll_lr", unroll_lr)
+  eta = lr_y if unroll_lr is None else base.check_learning_rate(name, "unroll_lr", unroll_lr)
 
   def init(x: Params, y: Params) -> tuple:
     del x, y
     return ()
 
   def step(loss_x: LossFn, loss_y: LossFn, x: Params, y: Params, state: tuple,
-           reduce: Reduce = base.identity):
+           reduce: Reduce = base.identity, count=None):
+    lr_x_t, lr_y_t = base.rate_at(lr_x, count, x), base.rate_at(lr_y, count, y)
+    eta_t = base.rate_at(eta, count, y)
     ly, gy = base.reduce_tree(reduce, jax.value_and_grad(loss_y, argnums=1)(x, y))
     grad_y = lambda xx, yy: jax.grad(loss_y, argnums=1)(xx, yy)
 
     # Forward: y_1 from the gradient above, then y_2 .. y_K in a scan.
     def forward(yk, _):
       g = base.reduce_tree(reduce, grad_y(x, yk))
-      return base.tree_axpy(-eta, g, yk), yk
+      return base.tree_axpy(-eta_t, g, yk), yk
 
     if k_steps > 0:
-      y1 = base.tree_axpy(-eta, gy, y)
+      y1 = base.tree_axpy(-eta_t, gy, y)
       y_k, ys_rest = jax.lax.scan(forward, y1, None, length=k_steps - 1)
       # ys[k] = y_k for k = 0 .. K-1: the points whose gradients were taken.
       ys = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), y, ys_rest)
@@ -86,7 +90,7 @@ def unrolled(lr_x: float = 1e-2, lr_y: float = 1e-2, unroll_steps: int = 5,
       lam, acc = carry
       _, vjp = jax.vjp(grad_y, x, yk)
       cx, cy = base.reduce_tree(reduce, vjp(lam))
-      return (base.tree_axpy(-eta, cy, lam), base.tree_axpy(-eta, cx, acc)), None
+      return (base.tree_axpy(-eta_t, cy, lam), base.tree_axpy(-eta_t, cx, acc)), None
 
     if k_steps > 0:
       (_, acc), _ = jax.lax.scan(backward, (lam, base.tree_zeros_like(x)), ys, reverse=True)
@@ -95,10 +99,10 @@ def unrolled(lr_x: float = 1e-2, lr_y: float = 1e-2, unroll_steps: int = 5,
     else:
       lx = lx_k
 
-    new_x = base.tree_axpy(-lr_x, gx, x)
-    new_y = base.tree_axpy(-lr_y, gy, y)
+    new_x = base.tree_axpy(-lr_x_t, gx, x)
+    new_y = base.tree_axpy(-lr_y_t, gy, y)
     metrics = {"loss_x": lx, "loss_y": ly, "loss_x_unrolled": lx_k,
                "grad_norm_x": base.tree_norm(gx), "grad_norm_y": base.tree_norm(gy)}
     return new_x, new_y, state, metrics
 
-  return GameOptimizer(init, step)
+  return base.with_step_count(init, step, lr_x, lr_y, eta)
