@@ -21,7 +21,11 @@ prints one JSON line per implementation:
   transposed-convolution generator; on a GPU also ``torch_compile_cudagraphs``,
   ``mode="reduce-overhead"``), only when torch is installed; it is not a
   gan_jax dependency;
-- ``summary``: the ratios gan_jax / torch, the model's FLOPs per step (XLA's
+- ``cgds_bcgd`` / ``cgds_acgd`` (with ``--optimizer cgd`` / ``acgd`` on the
+  MLP): the CGDs package (PyTorch; ``benchmarks/cgds_peer.py``) on the same
+  networks and zero-sum game with the same forced CG iteration count, only
+  when CGDs is installed;
+- ``summary``: the ratios gan_jax / torch (and / CGDs), the model's FLOPs per step (XLA's
   cost analysis of the step's unoptimized program; for CGD/ACGD with every
   CG iteration taken counted, which XLA's count alone misses), this
   machine's float32 matmul peak measured in the same run, and the share of it
@@ -336,7 +340,7 @@ def _torch_rows(upsample: str) -> Iterator[dict]:
     return
   from benchmarks import torch_gan
   if _OPTIMIZER.value != "adam":
-    yield {"impl": "torch", "skipped": "the PyTorch reference uses Adam only"}
+    yield from _cgds_rows()
     return
   if _MODEL.value == "dcgan" and upsample not in torch_gan.UPSAMPLES:
     yield {"impl": "torch", "skipped": f"the PyTorch DCGAN has "
@@ -378,6 +382,32 @@ def _torch_rows(upsample: str) -> Iterator[dict]:
            "matmul_precision": torch.get_float32_matmul_precision(),
            **({"upsample": variant_upsample} if _MODEL.value == "dcgan" else {}),
            "steps_per_sec": statistics.median(rates)}
+
+
+def _cgds_rows() -> Iterator[dict]:
+  """The CGDs package's BCGD/ACGD (PyTorch) on the MLP game, CG iterations forced."""
+  from benchmarks import cgds_peer, torch_gan
+  name = cgds_peer.OPTIMIZERS.get(_OPTIMIZER.value)
+  if name is None or _MODEL.value != "mlp":
+    yield {"impl": "torch", "skipped": "PyTorch rows exist for Adam, and for cgd/acgd on the "
+                                       "MLP (the CGDs package)"}
+    return
+  try:
+    import CGDs  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    yield {"impl": f"cgds_{name}", "skipped": "CGDs is not installed (pip install CGDs==0.4.5)"}
+    return
+  import torch  # pylint: disable=g-import-not-at-top
+  from gan_jax import games  # pylint: disable=g-import-not-at-top
+  generator, discriminator, real = torch_gan.build_mlp(_BATCH.value)
+  lr = games.defaults(_OPTIMIZER.value)["lr"]
+  step = cgds_peer.make_step(generator, discriminator, latent_dim=100,
+                             optimizer=_OPTIMIZER.value, cg_iters=_CG_ITERS.value, lr=lr)
+  cgds_peer.ITERATIONS.clear()
+  rates = torch_gan.steps_per_sec(step, real, steps=_STEPS.value, repeats=_REPEATS.value)
+  yield {"impl": f"cgds_{name}", "torch": torch.__version__, "threads": torch.get_num_threads(),
+         "cg_iterations": sum(cgds_peer.ITERATIONS) / len(cgds_peer.ITERATIONS),
+         "steps_per_sec": statistics.median(rates)}
 
 
 def main(argv):
@@ -429,11 +459,12 @@ def main(argv):
     if name in rate:
       summary[f"{name}_gflops"] = rate[name] * flops / 1e9
       summary[f"{name}_share_of_peak"] = rate[name] * flops / 1e9 / peak
-      for torch_impl in ("torch_eager", "torch_compile", "torch_compile_cudagraphs"):
+      for torch_impl in ("torch_eager", "torch_compile", "torch_compile_cudagraphs",
+                         "cgds_bcgd", "cgds_acgd"):
         if torch_impl in rate:
           summary[f"{name}_vs_{torch_impl}"] = rate[name] / rate[torch_impl]
   print(json.dumps(summary), flush=True)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -10,7 +10,11 @@ class UserError(Exception):
 
 
 class NonFiniteError(Exception):
-  """Training produced a non-finite loss or gradient; the message names the step."""
+  """Training produced a non-finite loss or gradient at ``step``; the message names it."""
+
+  def __init__(self, message: str, step: int):
+    super().__init__(message)
+    self.step = step
 
 
 class Interrupted(Exception):

@@ -87,3 +87,19 @@ def test_cgd_benchmark_counts_cg_iterations_against_an_adam_row():
       summary["flops_per_step"] / adam["flops_per_step"])
   assert summary["gan_jax_fused_cost_vs_adam"] == pytest.approx(
       adam["steps_per_sec"] / rows["gan_jax_fused"]["steps_per_sec"])
+
+
+@pytest.mark.parametrize("optimizer", ["cgd", "acgd"])
+def test_cgds_peer_runs_exactly_the_forced_cg_iterations(optimizer):
+  pytest.importorskip("CGDs")  # Optional, like torch: only the benchmark's peer rows use it.
+  import torch
+  from benchmarks import cgds_peer, torch_gan
+  generator, discriminator, real = torch_gan.build_mlp(8, hidden=(16,), latent_dim=4)
+  before = [p.detach().clone() for p in generator.parameters()]
+  step = cgds_peer.make_step(generator, discriminator, latent_dim=4, optimizer=optimizer,
+                             cg_iters=3, lr=1e-2)
+  cgds_peer.ITERATIONS.clear()
+  values = [float(step(real)) for _ in range(3)]
+  assert all(v == v for v in values)
+  assert cgds_peer.ITERATIONS == [3, 3, 3]
+  assert any(not torch.equal(a, b) for a, b in zip(before, generator.parameters()))

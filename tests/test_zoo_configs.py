@@ -8,7 +8,7 @@ import pytest
 
 from gan_jax import config as config_lib, train
 
-ZOO = ["dcgan", "wgan_gp", "sngan_hinge", "projection_cgan", "acgan", "lsgan", "vae"]
+ZOO = ["dcgan", "wgan_gp", "sngan_hinge", "projection_cgan", "acgan", "lsgan", "vae", "cgd", "acgd"]
 
 
 def _tiny(config):

@@ -1,0 +1,54 @@
+"""experiments.compare: runs configs over seeds through the engine, tabulates and plots FID."""
+
+import json
+import os
+
+from conftest import run_python
+
+TINY = "experiments/configs/tiny.py"
+SHRINK = ["--set", "num_steps=4", "--set", "steps_per_call=2", "--set", "log_every=2",
+          "--set", "eval_every=2", "--set", "sample_every=0", "--set", "checkpoint_every=0"]
+
+
+def test_compare_trains_every_seed_and_reuses_finished_runs(tmp_path):
+  out = tmp_path / "cmp"
+  args = ["-m", "experiments.compare", "--out", str(out), "--seeds", "0,1",
+          "--run", f"a={TINY} g_learning_rate=1e-3",
+          "--run", f"bad={TINY} g_learning_rate=1e999", *SHRINK]
+  first = run_python(args)
+  assert first.returncode == 0, first.stderr[-2000:]
+  table = json.loads((out / "compare.json").read_text())
+  assert set(table) == {"a", "bad"}
+  row = table["a"]
+  assert row["steps"] == [2, 4] and len(row["fid_last"]) == 2
+  assert row["fid_mean"][-1] == sum(row["fid_last"]) / 2
+  assert row["diverged"] == [None, None]
+  # A run that stops on a non-finite loss is reported, not fatal to the comparison.
+  assert table["bad"]["steps"] == [] and table["bad"]["diverged"] == [1, 1]
+  assert "| bad |" in (out / "compare.md").read_text()
+  # Seeds differ, so their FIDs do; the run's own override reached its config.
+  assert table["a"]["fid_last"][0] != table["a"]["fid_last"][1]
+  saved = json.loads((out / "a" / "seed_0" / "config.json").read_text())
+  assert saved["g_learning_rate"] == 1e-3 and saved["seed"] == 0
+  for name in ("compare.md", "fid_vs_steps.png", "fid_vs_seconds.png"):
+    assert os.path.getsize(out / name) > 0
+  assert "| a |" in (out / "compare.md").read_text()
+  # A rerun trains nothing: the finished runs' metrics are kept as they are.
+  before = (out / "a" / "seed_1" / "metrics.jsonl").read_text()
+  second = run_python(args)
+  assert second.returncode == 0, second.stderr[-2000:]
+  assert (out / "a" / "seed_1" / "metrics.jsonl").read_text() == before
+  assert json.loads((out / "compare.json").read_text()) == table
+
+
+def test_bad_run_and_override_are_one_line_errors(tmp_path):
+  for args, message in [
+      (["--run", "nameonly"], "is not NAME=CONFIG_FILE"),
+      (["--run", "a=missing.py"], "config file 'missing.py' does not exist"),
+      (["--run", f"a={TINY}", "--set", "no_such_key=1"], "unknown config key 'no_such_key'"),
+      (["--run", f"a={TINY}", "--seeds", "x"], "is not a comma-separated list of integers"),
+      (["--run", f"a={TINY}", "--rate", "b=3"], "NAME must be a --run name")]:
+    proc = run_python(["-m", "experiments.compare", "--out", str(tmp_path / "o"), *args])
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
