@@ -55,6 +55,20 @@ def parse_flags(argv: list[str]) -> list[str]:
     fail(str(e).splitlines()[0])
 
 
+def import_modules(imports: str) -> None:
+  """Imports ``config.imports`` (``gan_jax.registry.import_modules``); a failure is ``fail``.
+
+  Call it before the config is validated, so the names those modules
+  register are allowed.
+  """
+  from gan_jax import registry  # pylint: disable=g-import-not-at-top
+  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  try:
+    registry.import_modules(imports)
+  except UserError as e:
+    fail(str(e))
+
+
 def init_distributed(coordinator_address: str, num_processes: int, process_id: int) -> None:
   """Joins this process to a multi-process run (``jax.distributed``)."""
   import jax  # pylint: disable=g-import-not-at-top  (only multi-process runs need it here)

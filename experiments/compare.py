@@ -27,7 +27,7 @@ import ast
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -97,12 +97,22 @@ def read_history(workdir: str) -> dict:
   return {"fid": fids, "steps_per_sec": float(np.median(rates)) if rates else float("nan")}
 
 
+def _stopped_at(workdir: str) -> Optional[int]:
+  """None for a finished run (summary.json); else the step of its last metrics record."""
+  if os.path.isfile(os.path.join(workdir, "summary.json")):
+    return None
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    steps = [json.loads(line)["step"] for line in f if line.strip()]
+  return int(steps[-1]) if steps else 0
+
+
 def summarize(histories: dict[str, list[dict]]) -> dict:
   """Per run: eval steps, FID mean/std over the seeds that reached each step, steps/s.
 
-  A seed that stopped on a non-finite loss (``history["diverged_at"]``) has no
-  FID after that step: its later columns average the other seeds, and
-  ``diverged`` counts it.
+  A seed that stopped on a non-finite loss (``history["diverged_at"]``; with
+  ``--report_only``, any run without summary.json, at its last record) has
+  no FID after that step: its later columns average the other seeds, and
+  ``diverged`` lists it.
   """
   table = {}
   for name, runs in histories.items():
@@ -169,6 +179,8 @@ def main(argv: list[str]) -> None:
   parser.add_argument("--run", action="append", required=True,
                       help="NAME=CONFIG_FILE[:ARG] [KEY=VALUE ...]; repeat for each run.")
   parser.add_argument("--set", action="append", default=[], help="KEY=VALUE for every run.")
+  parser.add_argument("--report_only", action="store_true",
+                      help="Train nothing: tabulate and plot the runs already in --out.")
   parser.add_argument("--rate", action="append", default=[],
                       help="NAME=STEPS_PER_SEC: the seconds axis's rate for run NAME (e.g. "
                            "from experiments.benchmark on a quiet machine) instead of the "
@@ -200,6 +212,11 @@ def main(argv: list[str]) -> None:
       workdir = os.path.join(args.out, name, f"seed_{seed}")
       print(f"{name} seed {seed}: {workdir}", flush=True)
       diverged_at = None
+      if args.report_only:
+        if not os.path.isfile(os.path.join(workdir, "metrics.jsonl")):
+          cli.fail(f"--report_only: {workdir} has no metrics.jsonl; run without it first")
+        histories[name].append(dict(read_history(workdir), diverged_at=_stopped_at(workdir)))
+        continue
       try:
         train.train_and_evaluate(config, workdir)
       except UserError as e:

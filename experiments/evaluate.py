@@ -1,10 +1,14 @@
-"""Evaluates a run's newest checkpoint into eval.json.
+"""Evaluates a run's checkpoint into eval.json.
 
-Usage: ``python -m experiments.evaluate --workdir DIR [--num_samples N]``.
+Usage: ``python -m experiments.evaluate --workdir DIR [--checkpoint best|latest|STEP]
+[--num_samples N]``.
 
 Rebuilds the run from ``DIR/config.json`` (keys the file lacks, from runs made
 before they existed, come from experiments/configs/default.py and are listed
-in the output), restores the newest checkpoint and writes ``DIR/eval.json``:
+in the output), restores the chosen checkpoint (``--checkpoint``: ``latest``,
+the default; ``best``, the run's best by ``config.best_metric`` in
+checkpoints/best/; or a step number) and writes ``DIR/eval.json`` (for
+``best``: ``DIR/eval_best.json``; for a step: ``DIR/eval_step_NNNNNN.json``):
 every metric of ``gan_jax.evaluation`` with its value, the numbers of real
 and generated images, the real split, and the feature extractor's name and
 hash (and the classifier's test accuracy). The latents and real images are
@@ -26,7 +30,7 @@ import time
 
 from absl import app, flags, logging
 
-from experiments import cli
+from experiments import cli, run_dir
 from gan_jax import determinism
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory to evaluate.", required=True)
@@ -41,66 +45,30 @@ _CACHE_DIR = flags.DEFINE_string("classifier_cache_dir", None,
 _INCEPTION = flags.DEFINE_string("inception_weights", None,
                                  ".npz of FID Inception weights; default the run's.")
 _PARZEN = flags.DEFINE_bool("parzen", False, "Also compute the Parzen-window log-likelihood.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "latest",
+                                  "Which checkpoint: 'latest', 'best' (checkpoints/best/, by "
+                                  "config.best_metric) or a step number.")
 
 
-
-def _load_config(workdir: str):
-  """The run's config: config.json over the defaults; and the keys taken from the defaults."""
-  import ml_collections
-  from experiments.configs import default
-  from gan_jax.errors import UserError
-
-  path = os.path.join(workdir, "config.json")
-  if not os.path.isfile(path):
-    raise UserError(f"workdir {workdir!r} has no config.json; is it a run directory?")
-  try:
-    with open(path) as f:
-      saved = json.load(f)
-  except (OSError, json.JSONDecodeError) as e:
-    raise UserError(f"{path} is unreadable ({e})") from None
-  if not isinstance(saved, dict):
-    raise UserError(f"{path} does not hold a config (a JSON object)")
-  merged = default.get_config().to_dict()
-  from_defaults = sorted(set(merged) - set(saved))
-  merged.update(saved)
-  return ml_collections.ConfigDict(merged), from_defaults
+def output_name(choice) -> str:
+  """The file ``--checkpoint`` ``choice`` is evaluated into."""
+  if choice == "latest":
+    return "eval.json"
+  return "eval_best.json" if choice == "best" else f"eval_step_{choice:06d}.json"
 
 
-def evaluate(workdir: str) -> dict:
-  """Evaluates ``workdir``'s newest checkpoint; returns what is written to eval.json."""
-  from gan_jax.errors import UserError
-
+def evaluate(workdir: str, choice="latest") -> dict:
+  """Evaluates ``workdir``'s checkpoint ``choice``; returns what is written to eval.json."""
   start = time.time()
-  # The checks that need no JAX first, so a bad workdir fails fast.
-  if not os.path.isdir(workdir):
-    raise UserError(f"workdir {workdir!r} does not exist or is not a directory")
-  config, from_defaults = _load_config(workdir)
-  ckpt_dir = os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(ckpt_dir) or not any(d.isdigit() for d in os.listdir(ckpt_dir)):
-    raise UserError(f"workdir {workdir!r} has no checkpoint to evaluate")
   overrides = {"eval_features": _FEATURES.value, "eval_classifier_cache_dir": _CACHE_DIR.value,
                "eval_inception_weights": _INCEPTION.value}
-  for key, value in overrides.items():
-    if value is not None:
-      config[key] = value
+  config, from_defaults, dataset, generator, discriminator, state = run_dir.load_run(
+      workdir, choice, overrides)
 
   import jax
-  from gan_jax import checkpoint, config as config_lib, data, evaluation, train
+  from gan_jax import checkpoint, evaluation, train
   from gan_jax import state as state_lib
 
-  config_lib.validate(config, 1)  # Device count is a training matter.
-  dataset = data.pad_to_size(data.load(config.dataset), config.image_size)
-  generator, discriminator, template = train.build(config, dataset.image_shape)
-  mngr = checkpoint.manager(workdir, config.keep_checkpoints)
-  try:
-    # The checkpoint's stored config must match config.json (a hand edit would
-    # evaluate another model's settings).
-    state = checkpoint.restore_latest(mngr, template, config_lib.fingerprinted(config))
-  except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
-    raise UserError(f"cannot restore the newest checkpoint of {workdir!r} with its config.json "
-                    f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-  if state is None:
-    raise UserError(f"workdir {workdir!r} has no checkpoint to evaluate")
   eval_key = train._run_keys(config.seed)[2]  # pylint: disable=protected-access
   evaluator = evaluation.make_evaluator(
       config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key,
@@ -120,7 +88,10 @@ def evaluate(workdir: str) -> dict:
   info = evaluator.info
   return {
       "workdir": os.path.abspath(workdir),
+      "checkpoint": choice,
       "step": int(state.step),
+      **({"best": {k: v for k, v in checkpoint.best_record(workdir).items() if k != "mode"}}
+         if choice == "best" else {}),
       "params_sha256": state_lib.params_sha256(state),
       "dataset": config.dataset,
       "features": info["features"],
@@ -145,10 +116,12 @@ def main(argv):
 
   workdir = _WORKDIR.value
   try:
-    result = evaluate(workdir)
+    from gan_jax import checkpoint
+    choice = checkpoint.parse_choice(_CHECKPOINT.value)
+    result = evaluate(workdir, choice)
   except UserError as e:
     cli.fail(str(e))
-  path = os.path.join(workdir, "eval.json")
+  path = os.path.join(workdir, output_name(choice))
   with open(path + ".tmp", "w") as f:
     json.dump(result, f, indent=2)
   os.replace(path + ".tmp", path)

@@ -182,6 +182,8 @@ def main(argv):
   if not run_dirs:
     cli.fail("give at least one run directory: python -m experiments.report RUN_DIR ... --out DIR")
   runs = [load_run(d) for d in run_dirs]  # All checked before anything is written.
+  for run in runs:  # Each run's config.imports, as train and evaluate import them.
+    cli.import_modules(run["config"].get("imports", ""))
   check_metric_names(_METRICS.value, runs)
   out = _OUT.value
   if os.path.exists(out) and not os.path.isdir(out):

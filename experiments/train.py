@@ -2,6 +2,9 @@
 
 With no flags it trains the seed MLP GAN (experiments/configs/default.py) into
 runs/default. Re-running the same command resumes from the newest checkpoint.
+``--config.imports=MODULE[,MODULE...]`` imports modules (on PYTHONPATH) that
+register their own losses, models, optimizers, ... (``gan_jax.registry``)
+before the config is checked, so e.g. ``--config.loss=my_loss`` is accepted.
 
 Several hosts: start one process per host with the same flags plus
 ``--coordinator_address HOST:PORT --num_processes N --process_id I``; each
@@ -166,6 +169,11 @@ def main(argv):
   import jax  # After flag parsing, so --help stays fast.
   if _COORDINATOR.value:
     cli.init_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  # config.imports register their names before train_and_evaluate validates
+  # the config (flag parsing checks keys only, never values); after the
+  # deterministic-ops flag and jax.distributed, which must precede any device
+  # use such a module might make at import.
+  cli.import_modules(flags.FLAGS.config.get("imports", ""))
 
   from gan_jax import train
   from gan_jax.errors import Interrupted, NonFiniteError, UserError

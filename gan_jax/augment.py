@@ -13,7 +13,10 @@ applied in the order given:
 
 Every draw comes from a per-example PRNG key (one key per row of the global
 batch), so augmentation does not depend on how the batch is split over
-devices. Operations are reached by name through one registry.
+devices. Operations are reached by name through one registry; a user adds one
+with ``register(name, apply, num_draws=K)`` (or ``@register(name,
+num_draws=K)``), ``apply(images, u)`` taking the K U[0, 1) numbers per image
+in ``u`` [B, K].
 
 References:
   Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN
@@ -22,11 +25,13 @@ References:
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import chex
 import jax
 import jax.numpy as jnp
+
+from gan_jax.registry import Registry
 
 _TRANSLATION_RATIO = 0.125
 _CUTOUT_RATIO = 0.5
@@ -129,15 +134,42 @@ def cutout(images: chex.Array, u: chex.Array) -> chex.Array:
   return images * keep[..., None]
 
 
-_REGISTRY: dict[str, Operation] = {
-    "color": Operation(color, 3),
-    "translation": Operation(translation, 2),
-    "cutout": Operation(cutout, 2),
-}
+_REGISTRY: Registry[Operation] = Registry("DiffAugment operation")
+
+
+def register(name: str, apply: Optional[Callable[[chex.Array, chex.Array], chex.Array]] = None,
+             *, num_draws: int, overwrite: bool = False):
+  """Adds the operation ``apply(images, u)`` under ``name``; without ``apply``, a decorator.
+
+  Args:
+    name: its name in a policy (``config.diffaugment``); no commas or edge spaces.
+    apply: images [B, H, W, C] and u [B, num_draws] in [0, 1) -> images.
+    num_draws: how many U[0, 1) numbers it consumes per image (>= 0).
+    overwrite: replace an existing operation.
+
+  Returns:
+    ``apply`` (or the decorator).
+  """
+  if isinstance(name, str) and ("," in name or name != name.strip()):
+    raise ValueError(f"DiffAugment operation name {name!r} may not hold a comma or start or "
+                     "end with a space")
+  if not isinstance(num_draws, int) or isinstance(num_draws, bool) or num_draws < 0:
+    raise ValueError(f"num_draws must be an integer >= 0, got {num_draws!r}")
+
+  def add(fn):
+    _REGISTRY.register(name, Operation(fn, num_draws), overwrite=overwrite)
+    return fn
+  return add if apply is None else add(apply)
 
 
 def names() -> list[str]:
-  return sorted(_REGISTRY)
+  """The registered operation names, sorted."""
+  return _REGISTRY.names()
+
+
+register("color", color, num_draws=3)
+register("translation", translation, num_draws=2)
+register("cutout", cutout, num_draws=2)
 
 
 def parse_policy(policy: str) -> tuple[str, ...]:
@@ -149,7 +181,7 @@ def parse_policy(policy: str) -> tuple[str, ...]:
   ops = tuple(op.strip() for op in policy.split(",") if op.strip())
   unknown = [op for op in ops if op not in _REGISTRY]
   if unknown:
-    raise ValueError(f"unknown DiffAugment operation {unknown[0]!r}; known: {', '.join(names())}")
+    raise ValueError(_REGISTRY.unknown_message(unknown[0]))
   if len(set(ops)) != len(ops):
     raise ValueError(f"DiffAugment policy {policy!r} repeats an operation")
   return ops
@@ -161,7 +193,7 @@ def draws(keys: chex.Array, policy: tuple[str, ...]) -> chex.Array:
   Draw j of example i is the scalar ``uniform(fold_in(keys[i], j))``: every
   random call then has the same shape ([B]), which XLA compiles once.
   """
-  total = sum(_REGISTRY[op].num_draws for op in policy)
+  total = sum(_REGISTRY.get(op).num_draws for op in policy)
   scalar = lambda j: jax.vmap(lambda k: jax.random.uniform(jax.random.fold_in(k, j)))(keys)
   return jnp.stack([scalar(j) for j in range(total)], axis=1)
 
@@ -182,7 +214,7 @@ def diff_augment(images: chex.Array, keys: chex.Array, policy: tuple[str, ...]) 
   u = draws(keys, policy)
   start = 0
   for op in policy:
-    operation = _REGISTRY[op]
+    operation = _REGISTRY.get(op)
     images = operation.apply(images, u[:, start:start + operation.num_draws])
     start += operation.num_draws
   return images

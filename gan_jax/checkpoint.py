@@ -8,7 +8,13 @@ so a run killed mid-save leaves the previous checkpoint intact.
 
 Each checkpoint also stores, in its Orbax step metadata, the config keys a
 resume may not change and their SHA-256 (``config_sha256``), so a resume with
-another config is refused even when config.json was edited.
+another config is refused even when config.json was edited, and the run's
+wall-clock seconds so far (``wall_s``), so a resumed run's ``summary.json``
+counts every invocation.
+
+``checkpoints/best/`` is a second manager that keeps one checkpoint: the best
+by ``config.best_metric`` so far (``gan_jax.train``). Its metadata also holds
+``best: {step, metric, value}``; ``keep_checkpoints`` never deletes it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import hashlib
 import json
 import os
 import sys
-from typing import Optional
+from typing import Optional, Union
 
 import flax
 import jax
@@ -28,12 +34,30 @@ from gan_jax.errors import UserError
 from gan_jax.state import GANState
 
 
+BEST_DIR = "best"
+
+
 def manager(workdir: str, max_to_keep: int, create: bool = True) -> ocp.CheckpointManager:
   """The workdir's checkpoint manager; ``create=False`` reads only (no directory is made)."""
+  return _manager(os.path.join(os.path.abspath(workdir), "checkpoints"), max_to_keep, create)
+
+
+def best_manager(workdir: str, create: bool = True) -> ocp.CheckpointManager:
+  """The manager of ``checkpoints/best/``: the one best checkpoint of the run."""
+  return _manager(os.path.join(os.path.abspath(workdir), "checkpoints", BEST_DIR), 1, create)
+
+
+def has_best(workdir: str) -> bool:
+  """Whether ``workdir`` holds a best checkpoint (reads only)."""
+  path = os.path.join(workdir, "checkpoints", BEST_DIR)
+  return os.path.isdir(path) and any(d.isdigit() for d in os.listdir(path))
+
+
+def _manager(directory: str, max_to_keep: int, create: bool) -> ocp.CheckpointManager:
   # The handler named up front lets item_metadata read a checkpoint's tree
   # (paths, shapes) before anything is restored.
   return ocp.CheckpointManager(
-      os.path.join(os.path.abspath(workdir), "checkpoints"),
+      directory,
       item_handlers=ocp.StandardCheckpointHandler(),
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create))
 
@@ -48,26 +72,39 @@ def _host_tree(state: GANState) -> dict:
 
 
 def save(mngr: ocp.CheckpointManager, state: GANState,
-         run_config: Optional[dict] = None) -> None:
+         run_config: Optional[dict] = None, extra: Optional[dict] = None) -> None:
   """Saves ``state`` (on one device, not replicated) under its step.
 
   ``run_config``: the config keys a resume may not change, stored with the
-  checkpoint with their hash (``restore_latest`` checks them).
+  checkpoint with their hash (``restore_latest`` checks them). ``extra``:
+  more JSON values for the checkpoint's metadata (``wall_s``, ``best``),
+  read back with ``custom_metadata``.
   """
   step = int(state.step)
   if step in mngr.all_steps():
     return
-  metadata = (None if run_config is None else
-              {"config_sha256": config_sha256(run_config), "config": run_config})
-  mngr.save(step, args=ocp.args.StandardSave(_host_tree(state)), custom_metadata=metadata)
+  metadata = dict(extra or {})
+  if run_config is not None:
+    metadata.update(config_sha256=config_sha256(run_config), config=run_config)
+  mngr.save(step, args=ocp.args.StandardSave(_host_tree(state)),
+            custom_metadata=metadata or None)
+
+
+def custom_metadata(mngr: ocp.CheckpointManager, step: int) -> dict:
+  """The metadata ``save`` stored with step ``step`` ({} for none).
+
+  Raises:
+    UserError: the checkpoint's metadata cannot be read.
+  """
+  try:
+    return dict(mngr.metadata(step).custom_metadata or {})
+  except (ValueError, OSError) as e:
+    raise _unreadable(mngr, step, e) from None
 
 
 def _check_config(mngr: ocp.CheckpointManager, step: int, run_config: dict) -> None:
   """Refuses a checkpoint written with other values of the keys a resume may not change."""
-  try:
-    stored = mngr.metadata(step).custom_metadata or {}
-  except (ValueError, OSError) as e:
-    raise _unreadable(mngr, step, e) from None
+  stored = custom_metadata(mngr, step)
   if "config_sha256" not in stored:
     return  # Written before checkpoints stored their config.
   if stored["config_sha256"] == config_sha256(run_config):
@@ -133,7 +170,16 @@ def _unreadable(mngr: ocp.CheckpointManager, step: int, error: Exception) -> Use
 
 def restore_latest(mngr: ocp.CheckpointManager, template: GANState,
                    run_config: Optional[dict] = None) -> Optional[GANState]:
-  """The newest checkpoint restored into ``template``'s structure, or None.
+  """The newest checkpoint restored into ``template``'s structure, or None (see ``restore``)."""
+  step = mngr.latest_step()
+  if step is None:
+    return None
+  return restore(mngr, template, step, run_config)
+
+
+def restore(mngr: ocp.CheckpointManager, template: GANState, step: int,
+            run_config: Optional[dict] = None) -> GANState:
+  """The checkpoint of ``step`` restored into ``template``'s structure.
 
   ``run_config``, if given, must match the config stored with the checkpoint.
 
@@ -143,9 +189,6 @@ def restore_latest(mngr: ocp.CheckpointManager, template: GANState,
       (missing or damaged files), or was written with another config;
       nothing is changed.
   """
-  step = mngr.latest_step()
-  if step is None:
-    return None
   if run_config is not None:
     _check_config(mngr, step, run_config)
   expected = _host_tree(template)
@@ -168,3 +211,61 @@ def restore_latest(mngr: ocp.CheckpointManager, template: GANState,
   except (ValueError, OSError) as e:
     raise _unreadable(mngr, step, e) from None
   return flax.serialization.from_state_dict(template, restored)
+
+
+LATEST, BEST = "latest", "best"
+
+
+def parse_choice(text: str) -> Union[str, int]:
+  """``--checkpoint`` of a command: 'latest', 'best' or a step (an integer >= 0).
+
+  Raises:
+    UserError: anything else.
+  """
+  text = text.strip()
+  if text in (LATEST, BEST):
+    return text
+  if text.isdigit():
+    return int(text)
+  raise UserError(f"--checkpoint={text!r} is not allowed; it must be 'latest', 'best' or a "
+                  "step number")
+
+
+def restore_choice(workdir: str, choice: Union[str, int], template: GANState,
+                   run_config: Optional[dict] = None) -> GANState:
+  """The checkpoint ``choice`` (``parse_choice``) of ``workdir`` restored into ``template``.
+
+  Raises:
+    UserError: no such checkpoint (the message lists those there), or one
+      that ``restore`` refuses.
+  """
+  mngr = manager(workdir, 1, create=False)
+  steps = sorted(mngr.all_steps())
+  there = (f"its checkpoints: {', '.join(map(str, steps)) or 'none'}"
+           + (", best" if has_best(workdir) else ""))
+  if choice == BEST:
+    if not has_best(workdir):
+      raise UserError(f"workdir {workdir!r} has no best checkpoint (checkpoints/{BEST_DIR}/ is "
+                      "written at evaluations when config.best_metric is set); use --checkpoint "
+                      f"latest or a step; {there}")
+    mngr = best_manager(workdir, create=False)
+    step = mngr.latest_step()
+  elif choice == LATEST:
+    step = mngr.latest_step()
+  else:
+    step = choice
+  if step is None or step not in mngr.all_steps():
+    raise UserError(f"workdir {workdir!r} has no checkpoint of step {choice}; {there}"
+                    if isinstance(choice, int) else
+                    f"workdir {workdir!r} has no checkpoint; {there}")
+  return restore(mngr, template, step, run_config)
+
+
+def best_record(workdir: str) -> Optional[dict]:
+  """``{step, metric, value}`` of ``workdir``'s best checkpoint, or None (reads only)."""
+  if not has_best(workdir):
+    return None
+  mngr = best_manager(workdir, create=False)
+  step = mngr.latest_step()
+  best = custom_metadata(mngr, step).get("best") if step is not None else None
+  return dict(best) if isinstance(best, dict) else None

@@ -13,9 +13,10 @@ from typing import Any, Callable
 
 import ml_collections
 
-from gan_jax import augment, data, features, games, losses, networks, optimizers, regularizers
+from gan_jax import augment, data, evaluation, features, games, losses, networks, optimizers, regularizers
 from gan_jax.networks import layers
 from gan_jax.errors import UserError, did_you_mean
+from gan_jax.registry import parse_imports
 
 Check = Callable[[Any], bool]
 
@@ -50,6 +51,14 @@ def _policy_ok(value: str) -> bool:
   return True
 
 
+def _imports_ok(value: Any) -> bool:
+  try:
+    parse_imports(value)
+  except UserError:
+    return False
+  return True
+
+
 def _dataset_ok(value: Any) -> bool:
   try:
     data.check_name(value)
@@ -61,6 +70,9 @@ def _dataset_ok(value: Any) -> bool:
 # key -> (check, description of the allowed values). Every key a config may have.
 _SCHEMA: dict[str, tuple[Check, Any]] = {
     "seed": _int_range(0, MAX_SEED, "jax.random.PRNGKey keeps 32 bits of a seed"),
+    # Modules the commands import before checking the config (gan_jax.registry).
+    "imports": (lambda v: isinstance(v, str) and _imports_ok(v),
+                "a comma-separated string of Python module names, or ''"),
     "dataset": (lambda v: isinstance(v, str) and _dataset_ok(v), lambda: data.known_names()),
     "model": _name(networks.names),
     "latent_dim": _int(1),
@@ -87,6 +99,10 @@ _SCHEMA: dict[str, tuple[Check, Any]] = {
     "keep_checkpoints": _int(1),
     "num_eval_samples": _int(1),
     "progress_bar": (lambda v: isinstance(v, bool), "true or false"),
+    # The best checkpoint (gan_jax.train): by which evaluation metric, lower or higher.
+    "best_metric": (lambda v: v == "" or v in evaluation.METRIC_NAMES,
+                    "'' (off) or one of " + ", ".join(evaluation.METRIC_NAMES)),
+    "best_mode": _name(lambda: ["min", "max"]),
     # Evaluation (gan_jax.evaluation, gan_jax.features).
     "eval_features": _name(features.names),
     "eval_classifier_cache_dir": (lambda v: isinstance(v, str) and v != "", "a directory path"),
@@ -96,6 +112,8 @@ _SCHEMA: dict[str, tuple[Check, Any]] = {
     "upsample": _name(layers.upsample_names),
     "conv_impl": _name(layers.conv_impl_names),
     "image_size": _int(0),
+    "image_channels": (lambda v: v in (0, 1, 3) and not isinstance(v, bool),
+                       "0 (the data's own), 1 (grayscale) or 3 (RGB)"),
     "conditioning": _name(lambda: list(layers.CONDITIONING)),
     "num_classes": _int(2),
     "aux_classifier_weight": _float(lambda v: v >= 0, "a number >= 0"),
@@ -125,7 +143,13 @@ _SCHEMA: dict[str, tuple[Check, Any]] = {
 RESUMABLE_KEYS = frozenset({"num_steps", "log_every", "eval_every", "sample_every",
                             "checkpoint_every", "keep_checkpoints", "progress_bar",
                             "steps_per_call", "eval_classifier_cache_dir",
-                            "eval_inception_weights"})
+                            "eval_inception_weights", "best_metric", "best_mode"})
+
+
+# Keys added after checkpoints began to store their config, with the value
+# every run before them had: a stored config without one ran with it, so
+# such runs still resume (and the value is left out of fingerprints).
+LATER_KEYS = {"image_channels": 0, "imports": ""}
 
 
 def resumable_keys(values: dict) -> frozenset:
@@ -182,6 +206,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     raise UserError("config.game_hparams is set but config.game_optimizer='none'; "
                     "choose one of " + ", ".join(games.names()))
   _validate_zoo(config)
+  _validate_best(config)
   if config.eval_features == "inception" and not os.path.isfile(
       os.path.expanduser(config.eval_inception_weights)):
     raise UserError(f"config.eval_features='inception' needs config.eval_inception_weights, the "
@@ -200,6 +225,19 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
 _VAE_NEUTRAL = {"conditioning": "none", "regularizer": "none", "spectral_norm": False,
                 "diffaugment": "", "label_smoothing": 0.0, "game_optimizer": "none",
                 "d_steps_per_g_step": 1}
+
+
+def _validate_best(config: ml_collections.ConfigDict) -> None:
+  """Refuses a best_metric that the config's evaluations can never compute."""
+  metric = config.best_metric
+  never = ((metric in evaluation.CLASS_METRICS and config.eval_features == "pixels",
+            "config.eval_features='pixels' has no class probabilities")
+           if metric in evaluation.CLASS_METRICS else
+           (metric in evaluation.D_METRICS and config.model == networks.VAE_MODEL,
+            "config.model='vae' has no discriminator"))
+  if never[0]:
+    raise UserError(f"config.best_metric={metric!r} is never computed: {never[1]}; choose '' "
+                    "(off) or one of " + ", ".join(evaluation.FEATURE_METRICS))
 
 
 def _validate_zoo(config: ml_collections.ConfigDict) -> None:
@@ -256,7 +294,8 @@ def fingerprinted(config: ml_collections.ConfigDict) -> dict:
   against the run that wrote it, whatever config.json says.
   """
   values = json.loads(to_json(config))
-  return {k: v for k, v in values.items() if k not in resumable_keys(values)}
+  return {k: v for k, v in values.items() if k not in resumable_keys(values)
+          and not (k in LATER_KEYS and v == LATER_KEYS[k])}
 
 
 def _has_checkpoint(workdir: str) -> bool:
@@ -300,6 +339,7 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
 def config_difference(saved: dict, current: dict) -> str:
   """'KEY: X there, Y now' for the first non-resumable key that differs, else ''."""
   resumable = resumable_keys(current)
+  saved = {**LATER_KEYS, **saved}
   differing = sorted(k for k in set(saved) | set(current)
                      if k not in resumable and saved.get(k) != current.get(k))
   if not differing:

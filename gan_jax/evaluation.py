@@ -65,6 +65,13 @@ PARZEN_SIGMAS = tuple(float(s) for s in np.logspace(-1, 0, 10))
 SAMPLE_BATCH = 500
 # The VAE baseline's "discriminator" is its encoder: no d_real/d_fake then.
 _VAE_MODEL = "vae"
+# What an evaluator can return: always, with a class-probability extractor,
+# and with a discriminator (``Evaluator.metric_names`` says which of them).
+FEATURE_METRICS = ("pixel_fd", "fid", "kid", "kid_std", "precision", "recall", "density",
+                   "coverage")
+CLASS_METRICS = ("classifier_score", "classifier_score_std", "class_kl")
+D_METRICS = ("d_real", "d_fake")
+METRIC_NAMES = FEATURE_METRICS + CLASS_METRICS + D_METRICS
 
 
 def real_eval_images(dataset: Dataset, num: int,
@@ -231,6 +238,7 @@ class Evaluator:
     self._real, real_labels, split = real_eval_images(dataset, num_samples, real_key)
     self._real_pixel_stats = metrics.feature_statistics(self._flat(self._real))
     self._real_feats, real_probs = extractor.embed(self._real)
+    self._with_probs = real_probs is not None
     self._real_feat_stats = metrics.feature_statistics(self._real_feats)
     self._z = np.asarray(latents(z_key, num_samples, config.latent_dim))
     num_classes = _conditional_classes(config)
@@ -254,6 +262,11 @@ class Evaluator:
       self.info["note"] = extractor.info["note"]
     if real_probs is not None:  # What a perfect generator would score.
       self.info["real"] = class_metrics(real_probs)
+
+  def metric_names(self) -> tuple[str, ...]:
+    """The metrics ``__call__`` returns with this extractor and model."""
+    return (FEATURE_METRICS + (CLASS_METRICS if self._with_probs else ())
+            + (D_METRICS if self._with_d else ()))
 
   @staticmethod
   def _flat(images: np.ndarray) -> np.ndarray:

@@ -34,6 +34,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from gan_jax.registry import Registry
+
 LossFn = Callable[[chex.Array, chex.Array], chex.Array]
 
 
@@ -333,7 +335,7 @@ class _Entry(NamedTuple):
   batch_statistics: bool
 
 
-_REGISTRY: dict[str, _Entry] = {}
+_REGISTRY: Registry[_Entry] = Registry("loss")
 
 
 def register(name: str, d_loss: LossFn, g_loss: LossFn, *, overwrite: bool = False,
@@ -351,9 +353,8 @@ def register(name: str, d_loss: LossFn, g_loss: LossFn, *, overwrite: bool = Fal
       they subtract a batch mean) and take a keyword ``axis_name``, the pmap
       axis over which such means must be taken.
   """
-  if name in _REGISTRY and not overwrite:
-    raise ValueError(f"loss {name!r} is already registered; pass overwrite=True to replace it")
-  _REGISTRY[name] = _Entry(GANLoss(d_loss, g_loss), supports_label_smoothing, batch_statistics)
+  _REGISTRY.register(name, _Entry(GANLoss(d_loss, g_loss), supports_label_smoothing,
+                                  batch_statistics), overwrite=overwrite)
 
 
 def get(name: str, *, label_smoothing: float = 0.0, axis_name: Optional[str] = None) -> GANLoss:
@@ -370,10 +371,7 @@ def get(name: str, *, label_smoothing: float = 0.0, axis_name: Optional[str] = N
   Raises:
     ValueError: unknown name, or smoothing a loss that has no real target.
   """
-  try:
-    entry = _REGISTRY[name]
-  except KeyError:
-    raise ValueError(f"unknown loss {name!r}; known losses: {', '.join(names())}") from None
+  entry = _REGISTRY.get(name)
   _check_smoothing(label_smoothing)
   if label_smoothing != 0.0 and not entry.smoothable:
     raise ValueError(f"loss {name!r} has no real target to smooth; label smoothing applies to "
@@ -390,11 +388,12 @@ def get(name: str, *, label_smoothing: float = 0.0, axis_name: Optional[str] = N
 
 def supports_label_smoothing(name: str) -> bool:
   """Whether ``get(name, label_smoothing=s)`` accepts s > 0."""
-  return name in _REGISTRY and _REGISTRY[name].smoothable
+  return name in _REGISTRY and _REGISTRY.get(name).smoothable
 
 
 def names() -> list[str]:
-  return sorted(_REGISTRY)
+  """The registered loss names, sorted."""
+  return _REGISTRY.names()
 
 
 register("minimax", discriminator_loss, saturating_generator_loss,

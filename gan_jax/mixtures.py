@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.metrics import mode_coverage
+from gan_jax.registry import Registry
 
 
 class Mixture(NamedTuple):
@@ -69,27 +70,22 @@ def sample(key: jax.Array, mixture: Mixture, n: int) -> jax.Array:
   return sample_mixture(key, mixture.modes, mixture.std, n)
 
 
-_REGISTRY: dict[str, Mixture] = {}
+_REGISTRY: Registry[Mixture] = Registry("mixture")
 
 
 def register(name: str, mixture: Mixture, *, overwrite: bool = False) -> None:
   """Adds ``mixture`` under ``name``."""
-  if name in _REGISTRY and not overwrite:
-    raise ValueError(f"mixture {name!r} is already registered; pass overwrite=True to replace it")
-  _REGISTRY[name] = mixture
+  _REGISTRY.register(name, mixture, overwrite=overwrite)
 
 
 def get(name: str) -> Mixture:
   """The mixture registered as ``name``."""
-  try:
-    return _REGISTRY[name]
-  except KeyError:
-    raise ValueError(f"unknown mixture {name!r}; known: {', '.join(names())}") from None
+  return _REGISTRY.get(name)
 
 
 def names() -> list[str]:
   """The registered names, sorted."""
-  return sorted(_REGISTRY)
+  return _REGISTRY.names()
 
 
 # Lin et al. 2018, section 5: ring of 8 modes, radius 1, std 0.01; 5 x 5 grid

@@ -9,33 +9,45 @@ MLP GAN uses too.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import ml_collections
 import optax
 
 from gan_jax import schedules
+from gan_jax.registry import Registry
 
 # (learning rate: a float or an optax schedule, config) -> optimizer.
 Factory = Callable[[optax.ScalarOrSchedule, ml_collections.ConfigDict],
                    optax.GradientTransformation]
 
-_REGISTRY: dict[str, Factory] = {
-    "adam": lambda lr, c: optax.adam(lr, b1=c.adam_b1, b2=c.adam_b2),
-    "sgd": lambda lr, c: optax.sgd(lr),
-    "rmsprop": lambda lr, c: optax.rmsprop(lr),
-}
+_REGISTRY: Registry[Factory] = Registry("optimizer")
+
+
+def register(name: str, factory: Optional[Factory] = None, *, overwrite: bool = False):
+  """Adds ``factory(learning_rate, config) -> optax.GradientTransformation`` as ``name``.
+
+  Without ``factory`` it returns a decorator (``@optimizers.register(name)``).
+
+  ``config.optimizer=name`` then builds each player's optimizer with it (the
+  learning rate is a float or an optax schedule, see ``for_player``).
+  """
+  return _REGISTRY.register(name, factory, overwrite=overwrite)
 
 
 def names() -> list[str]:
-  return sorted(_REGISTRY)
+  """The registered optimizer names, sorted."""
+  return _REGISTRY.names()
 
 
 def get(name: str) -> Factory:
-  try:
-    return _REGISTRY[name]
-  except KeyError:
-    raise ValueError(f"unknown optimizer {name!r}; known optimizers: {', '.join(names())}") from None
+  """The factory ``name``; ValueError listing the known optimizers otherwise."""
+  return _REGISTRY.get(name)
+
+
+register("adam", lambda lr, c: optax.adam(lr, b1=c.adam_b1, b2=c.adam_b2))
+register("sgd", lambda lr, c: optax.sgd(lr))
+register("rmsprop", lambda lr, c: optax.rmsprop(lr))
 
 
 def for_player(config: ml_collections.ConfigDict, player: str) -> optax.GradientTransformation:

@@ -17,7 +17,9 @@ The critic must score each example independently (no batch norm in D), so
 the gradient of ``sum(critic(x))`` in ``x`` holds every example's own input
 gradient.
 
-Regularizers are reached by name through one registry (``get(name)``).
+Regularizers are reached by name through one registry (``get(name)``); a
+user adds one with ``register(name, penalty)`` or the decorator
+``@register(name)`` and selects it with ``config.regularizer``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from typing import Callable, Optional
 import chex
 import jax
 import jax.numpy as jnp
+
+from gan_jax.registry import Registry
 
 Critic = Callable[[chex.Array, Optional[chex.Array]], chex.Array]
 Regularizer = Callable[..., chex.Array]
@@ -204,21 +208,30 @@ def r2_penalty(critic: Critic, real: chex.Array, fake: chex.Array, keys: chex.Ar
   return 0.5 * jnp.mean(_squared_norms(input_gradients(critic, fake, fake_labels)))
 
 
-_REGISTRY: dict[str, Regularizer] = {
-    "gp": gradient_penalty,
-    "gp_one_sided": one_sided_gradient_penalty,
-    "dragan": dragan_penalty,
-    "r1": r1_penalty,
-    "r2": r2_penalty,
-}
+_REGISTRY: Registry[Regularizer] = Registry("regularizer")
+
+
+def register(name: str, penalty: Optional[Regularizer] = None, *, overwrite: bool = False):
+  """Adds ``penalty`` under ``name`` (``config.regularizer``); without it, a decorator.
+
+  ``penalty`` has the signature of the module's docstring and returns the
+  unweighted scalar penalty.
+  """
+  return _REGISTRY.register(name, penalty, overwrite=overwrite)
 
 
 def names() -> list[str]:
-  return sorted(_REGISTRY)
+  """The registered regularizer names, sorted."""
+  return _REGISTRY.names()
 
 
 def get(name: str) -> Regularizer:
-  try:
-    return _REGISTRY[name]
-  except KeyError:
-    raise ValueError(f"unknown regularizer {name!r}; known: {', '.join(names())}") from None
+  """The regularizer ``name``; ValueError listing the known ones otherwise."""
+  return _REGISTRY.get(name)
+
+
+register("gp", gradient_penalty)
+register("gp_one_sided", one_sided_gradient_penalty)
+register("dragan", dragan_penalty)
+register("r1", r1_penalty)
+register("r2", r2_penalty)

@@ -15,7 +15,10 @@ Workdir layout::
                             kept; one class per row for a conditional run)
   losses.png           loss curves
   checkpoints/N/       orbax checkpoints (every checkpoint_every steps, at the end)
-  summary.json         final step, params_sha256, losses, timing, warnings
+  checkpoints/best/N/  the best checkpoint by eval/<config.best_metric> so far
+                       (config.best_mode); never deleted by keep_checkpoints
+  summary.json         final step, params_sha256, losses, best: {step, metric,
+                       value}, timing (wall_s over every invocation, wall_s_last), warnings
   .lock                the pid of the run in it now (gan_jax.workdir; removed at the end)
 
 Nothing is written before the config, the data, the devices and the
@@ -26,6 +29,7 @@ one process at a time holds the workdir's lock.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -47,6 +51,7 @@ from gan_jax import state as state_lib
 from gan_jax import train_step as train_step_lib
 from gan_jax import vae
 from gan_jax import workdir as workdir_lib
+from gan_jax import errors
 from gan_jax.errors import Interrupted, NonFiniteError
 
 PMAP_AXIS = "batch"
@@ -160,29 +165,91 @@ def _check_finite(window: dict, last_good_step: Optional[int]) -> None:
     values = ", ".join(f"{k}={window[k][i]:.4g}" for k in LOSS_KEYS if k in window)
     raise NonFiniteError(
         f"non-finite loss or gradient at step {step} ({values}); {where}; lower the learning "
-        "rates or change the loss")
+        "rates or change the loss", step)
 
 
 def _load_checked(config: ml_collections.ConfigDict, workdir: str) -> data.Dataset:
   """Validates the config, the data, the devices and the workdir; reads only."""
   config_lib.validate(config, jax.device_count())
-  dataset = data.pad_to_size(data.load(config.dataset), config.image_size)
+  dataset = data.for_config(config)
   config_lib.check_data(config, dataset.image_shape, dataset.labels)
+  data.check_fits(dataset, data.device_budget())
   workdir_lib.check_creatable(workdir)
   config_lib.check_workdir(config, workdir)
   return dataset
 
 
-def _restore_checked(config: ml_collections.ConfigDict, workdir: str, state: state_lib.GANState):
-  """The newest checkpoint (checked against the model and the config), or ``state``; reads only."""
+def _restore_checked(config: ml_collections.ConfigDict, workdir: str,
+                     state: state_lib.GANState) -> tuple[state_lib.GANState, dict]:
+  """The newest checkpoint (checked against the model and the config), or ``state``; reads only.
+
+  Also returns that checkpoint's metadata ({} when starting afresh).
+  """
   if not os.path.isdir(os.path.join(workdir, "checkpoints")):
-    return state
+    return state, {}
   mngr = checkpoint.manager(workdir, config.keep_checkpoints, create=False)
   # Not closed when the restore fails: closing would report each of Orbax's
   # failed reads still pending (see checkpoint._drop_closed_loop_reports).
   restored = checkpoint.restore_latest(mngr, state, config_lib.fingerprinted(config))
+  metadata = checkpoint.custom_metadata(mngr, mngr.latest_step()) if restored is not None else {}
   mngr.close()
-  return restored or state
+  return restored or state, metadata
+
+
+def _keeps_best(config: ml_collections.ConfigDict) -> bool:
+  """Whether the run keeps a best checkpoint (a best_metric, and evaluations to judge it)."""
+  return bool(config.best_metric) and bool(config.eval_every)
+
+
+def _previous_best(config: ml_collections.ConfigDict, workdir: str) -> Optional[dict]:
+  """The best checkpoint's record when it was judged as this config judges; reads only.
+
+  A best kept by another metric or mode (both may change on resume) is not
+  comparable: the next evaluation replaces it.
+  """
+  if not _keeps_best(config):
+    return None
+  best = checkpoint.best_record(workdir)
+  if best is None or (best.get("metric"), best.get("mode")) != (config.best_metric,
+                                                                config.best_mode):
+    return None
+  return best
+
+
+def _improves(value: float, best: Optional[dict], mode: str) -> bool:
+  """Whether ``value`` is strictly better than ``best`` (None: nothing yet); NaN never is."""
+  if not np.isfinite(value):
+    return False
+  if best is None:
+    return True
+  return value < best["value"] if mode == "min" else value > best["value"]
+
+
+def _agree(flag: bool) -> bool:
+  """Process 0's ``flag`` on every process (only it evaluates), so all save together."""
+  if jax.process_count() == 1:
+    return flag
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return bool(multihost_utils.broadcast_one_to_all(np.int32(flag)))
+
+
+def _barrier(name: str) -> None:
+  """Waits for every process of a multi-process run (nothing with one process)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices(f"gan_jax.train:{name}")
+
+
+def _check_best_metric(config: ml_collections.ConfigDict, evaluate) -> None:
+  """Refuses a best_metric that this run's evaluations do not compute (before any checkpoint)."""
+  if evaluate is None or not _keeps_best(config):
+    return
+  names = evaluate.metric_names()
+  if config.best_metric not in names:
+    raise errors.UserError(
+        f"config.best_metric={config.best_metric!r} is not computed by this run's evaluations "
+        f"({evaluate.info['features']} features); it must be '' (off) or one of "
+        + ", ".join(names))
 
 
 # Below this test accuracy an evaluation classifier's features (FID, KID,
@@ -270,6 +337,33 @@ def _log_record(window: _MetricsWindow, step: int, since: tuple[float, int],
   return record
 
 
+def _clock(seconds: float) -> str:
+  """Seconds as H:MM:SS."""
+  seconds = int(round(seconds))
+  return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def progress_line(step: int, num_steps: int, record: dict) -> str:
+  """'step 500/50000  d_loss 0.512  g_loss 1.873  61.2 steps/s  ETA 0:13:28'.
+
+  steps/s is over the steps since the previous line, without the time of
+  evaluations, sample grids and checkpoints; the ETA is the remaining steps
+  at that rate (evaluations to come not counted).
+  """
+  rate = record["steps_per_sec"]
+  losses = "  ".join(f"{k} {record[k]:.4g}" for k in LOSS_KEYS if k in record)
+  return (f"step {step}/{num_steps}  {losses}  {rate:.1f} steps/s  "
+          f"ETA {_clock((num_steps - step) / max(rate, 1e-9))}")
+
+
+def eval_line(step: int, values: dict, best: Optional[dict]) -> str:
+  """'eval step 10000: fid 24.9  kid 0.021 ...' and whether it is the best checkpoint now."""
+  shown = "  ".join(f"{k} {values[k]:.4g}" for k in ("fid", "kid", "precision", "recall")
+                    if k in values)
+  mark = f"  (best {best['metric']} so far)" if best is not None and best["step"] == step else ""
+  return f"eval step {step}: {shown}{mark}"
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (or resumes) the GAN of ``config`` in ``workdir``; returns the summary.
 
@@ -284,18 +378,54 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   with workdir_lib.locked(workdir, enabled=is_primary):
     config_lib.check_workdir(config, workdir)  # Again: another run may have started meanwhile.
     generator, discriminator, state = build(config, dataset.image_shape)
-    state = _restore_checked(config, workdir, state)
+    state, metadata = _restore_checked(config, workdir, state)
+    best = _previous_best(config, workdir)
+    _barrier("restored")  # Before process 0 creates checkpoints/ that the others read above.
     summary_path = os.path.join(workdir, "summary.json")
     if int(state.step) >= config.num_steps and os.path.exists(summary_path):
       with open(summary_path) as f:
         return json.load(f)  # Already complete: nothing to do, nothing overwritten.
     if is_primary:
       workdir_lib.check_writable(workdir)
-    return _train(config, workdir, dataset, generator, discriminator, state, start_time)
+    earlier_wall_s = _earlier_wall_s(metadata, summary_path, int(state.step))
+    return _train(config, workdir, dataset, generator, discriminator, state, start_time,
+                  _RunRecord(best=best, earlier_wall_s=earlier_wall_s))
+
+
+def _earlier_wall_s(metadata: dict, summary_path: str, step: int) -> float:
+  """Seconds the invocations before this one took up to the checkpoint of ``step``.
+
+  From the checkpoint's metadata; for a checkpoint written before it stored
+  them, from summary.json when that run ended at ``step``; else 0.
+  """
+  if "wall_s" in metadata:
+    return float(metadata["wall_s"])
+  try:
+    with open(summary_path) as f:
+      summary = json.load(f)
+  except (OSError, ValueError):
+    return 0.0
+  ended_here = isinstance(summary, dict) and summary.get("step") == step
+  return float(summary.get("wall_s", 0.0)) if ended_here else 0.0
+
+
+@dataclasses.dataclass
+class _RunRecord:
+  """What a run carries across invocations, in checkpoint metadata.
+
+  Attributes:
+    best: ``{step, metric, mode, value}`` of the best checkpoint, or None.
+    earlier_wall_s: wall-clock seconds of the invocations before this one,
+      up to the checkpoint it resumed from.
+  """
+
+  best: Optional[dict] = None
+  earlier_wall_s: float = 0.0
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Dataset, generator,
-           discriminator, state: state_lib.GANState, start_time: float) -> dict:
+           discriminator, state: state_lib.GANState, start_time: float,
+           carried: _RunRecord) -> dict:
   """The training loop of ``train_and_evaluate``, once everything is checked; writes the workdir."""
   is_primary = jax.process_index() == 0
   backend = jax.default_backend()
@@ -305,11 +435,15 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
     logging.warning("XLA_FLAGS lacks %s=true: this GPU run's parameters will not be bit-"
                     "reproducible (see gan_jax.determinism)", determinism.FLAG)
   if is_primary:
+    print(f"data: {config.dataset}: {data.describe(dataset)}", flush=True)
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config_lib.to_json(config))
   run_config = config_lib.fingerprinted(config)
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
+  best_mngr = checkpoint.best_manager(workdir) if _keeps_best(config) else None
+  best = carried.best
+  wall_s = lambda: carried.earlier_wall_s + time.time() - start_time
   start_step = int(state.step)
   summary_path = os.path.join(workdir, "summary.json")
 
@@ -331,6 +465,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
               if config.eval_every and is_primary else None)
   warnings = _input_warnings(config, dataset) + (
       _classifier_warning(evaluate.info) if evaluate is not None else [])
+  _check_best_metric(config, evaluate)
   for warning in warnings if is_primary else []:
     logging.warning("%s", warning)
   log = reporting.MetricsLog(workdir, start_step, enabled=is_primary)
@@ -340,8 +475,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
   last_checkpoint = mngr.latest_step()
   since, last_record, last_eval = (time.time(), start_step), {}, {}
   step = start_step
+  lines = is_primary and not config.progress_bar  # One printed line per log step instead.
   progress = tqdm.tqdm(total=config.num_steps, initial=start_step, unit="step", dynamic_ncols=True,
                        disable=not (config.progress_bar and is_primary))
+  say = functools.partial(print, flush=True) if lines else progress.write
   try:
     with _signals_to_flag() as received:
       while step < config.num_steps:
@@ -357,22 +494,40 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
           since, record = (time.time(), step), dict(last_record)
           progress.set_postfix({k: f"{last_record[k]:.3f}" for k in LOSS_KEYS if k in last_record},
                                refresh=False)
-        if evaluate is not None and (at(config.eval_every) or done):
+          if lines:
+            say(progress_line(step, config.num_steps, last_record))
+        reporting_start = time.time()
+        evaluating = at(config.eval_every) or done
+        if evaluate is not None and evaluating:
           last_eval = evaluate(state_lib.for_inference(unreplicate(state)))
           record.update({"eval/" + k: v for k, v in last_eval.items()})
+        if best_mngr is not None and evaluating:
+          value = float(last_eval.get(config.best_metric, float("nan")))
+          if _agree(is_primary and _improves(value, best, config.best_mode)):
+            best = {"step": step, "metric": config.best_metric, "mode": config.best_mode,
+                    "value": value}
+            checkpoint.save(best_mngr, unreplicate(state), run_config,
+                            {"best": best, "wall_s": wall_s()})
+        if evaluate is not None and evaluating:
+          say(eval_line(step, last_eval, best))
         if record:
           log.write(step, record)
         if (at(config.sample_every) or done) and is_primary:
           write_samples(unreplicate(state), step)
         if at(config.checkpoint_every) or done or received:
-          checkpoint.save(mngr, unreplicate(state), run_config)
+          checkpoint.save(mngr, unreplicate(state), run_config, {"wall_s": wall_s()})
           last_checkpoint = step
+        # steps/s and the ETA count training only: the time of evaluations,
+        # sample grids and checkpoints moves the window's start.
+        since = (since[0] + time.time() - reporting_start, since[1])
         if received:
           mngr.wait_until_finished()
           raise Interrupted(received[0], step)
   finally:
     progress.close()
-    mngr.wait_until_finished()
+    for manager in (mngr, best_mngr):
+      if manager is not None:
+        manager.wait_until_finished()
     log.close()
 
   final = unreplicate(state)
@@ -382,8 +537,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
       **{k: last_record[k] for k in LOSS_KEYS if k in last_record},
       **{"eval/" + k: v for k, v in last_eval.items()},
       **({"eval_info": evaluate.info} if evaluate is not None else {}),
+      "best": None if best is None else {k: best[k] for k in ("step", "metric", "value")},
       "warnings": warnings,
-      "wall_s": time.time() - start_time,
+      "wall_s": wall_s(),
+      "wall_s_last": time.time() - start_time,
       "resumed_from_step": start_step,
       "num_devices": jax.device_count(),
       "num_processes": jax.process_count(),

@@ -39,6 +39,13 @@ def test_compare_trains_every_seed_and_reuses_finished_runs(tmp_path):
   assert second.returncode == 0, second.stderr[-2000:]
   assert (out / "a" / "seed_1" / "metrics.jsonl").read_text() == before
   assert json.loads((out / "compare.json").read_text()) == table
+  # --report_only reads the runs as they are; a run without summary.json stopped early.
+  (out / "a" / "seed_1" / "summary.json").unlink()
+  third = run_python([*args, "--report_only", "--rate", "a=100"])
+  assert third.returncode == 0, third.stderr[-2000:]
+  report = json.loads((out / "compare.json").read_text())
+  assert report["a"]["diverged"] == [None, 4] and report["a"]["steps_per_sec"] == 100
+  assert report["a"]["fid_mean"] == table["a"]["fid_mean"]
 
 
 def test_bad_run_and_override_are_one_line_errors(tmp_path):

@@ -26,7 +26,7 @@ def test_tiny_run_writes_the_workdir(tiny_config, tmp_path):
   for name in ("config.json", "metrics.jsonl", "losses.png", "summary.json",
                "samples/step_000020.png", "samples/step_000040.png"):
     assert os.path.isfile(os.path.join(workdir, name)), name
-  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["20", "40"]
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["20", "40", "best"]
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(workdir, "tensorboard")))
   records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
   train_records = [r for r in records if "d_loss" in r]

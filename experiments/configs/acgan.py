@@ -3,6 +3,8 @@
 The DCGAN architecture with class-conditional batch norm in G and a 10-way
 class head on D's features; both players add the class cross-entropy
 (weight 1) to the non-saturating loss.
+
+Expected result and time: not measured yet.
 """
 
 from experiments.configs import dcgan

@@ -4,13 +4,14 @@ ACGD (Schafer, Zheng & Anandkumar 2020) is CGD with RMSprop-style
 per-coordinate step sizes: each step solves the regularised bilinear game of
 both players by conjugate gradients on mixed Hessian-vector products of the
 generator's loss (the zero-sum curvature), then back-substitutes the other
-player. With the non-saturating loss and lr 2e-3 it trains the seed MLP on
-mnist_5k to lower FIDs than the default Adam run at every step; with the
-saturating minimax loss it collapses (D rejects every sample and G's gradient
-vanishes; see docs/results.md#game-optimizers for the measurements).
+player. On the saturating minimax loss it collapses (D rejects every sample
+and G's gradient vanishes), and at Adam's lr 2e-4 it learns like Adam; with
+the non-saturating loss and lr 2e-3 it trains.
 
-Expected result and time: see docs/results.md#game-optimizers (FID at 5,000
-steps and at 10,000, and the run's wall time).
+Expected result (mnist_5k, 3 seeds): FID 5.9 ± 0.2 at 5,000 steps and
+5.1 ± 1.7 at 10,000 (the default Adam config: 63.3 and 50.3); training
+alone is about 2 minutes on 2 CPU cores (92 steps/s), evaluations add about
+1 minute. Details: docs/results.md#game-optimizers.
 """
 
 from experiments.configs import default

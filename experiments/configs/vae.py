@@ -2,6 +2,10 @@
 
 An MLP encoder/decoder with one hidden layer of 500 units, 20 latents, a
 Bernoulli likelihood and Adam(1e-3) for both networks (gan_jax.vae).
+
+Measured (docs/results.md) on Fashion-MNIST from an npz, 20,000 steps,
+seed 0: FID 36.04 in 319 s on 2 Intel Xeon cores shared with two other
+runs. On its default mnist_5k data: not measured yet.
 """
 
 from experiments.configs import default

@@ -30,6 +30,7 @@ from absl import logging
 from gan_jax.data import Dataset, to_float
 from gan_jax.features import classifier as classifier_lib
 from gan_jax.features import inception as inception_lib
+from gan_jax.registry import Registry
 
 Embedding = tuple[np.ndarray, Optional[np.ndarray]]
 
@@ -60,24 +61,26 @@ class FeatureExtractor:
 
 Factory = Callable[[ml_collections.ConfigDict, Dataset], FeatureExtractor]
 
-_REGISTRY: dict[str, Factory] = {}
+_REGISTRY: Registry[Factory] = Registry("feature extractor")
 
 
-def register(name: str, factory: Factory, *, overwrite: bool = False) -> None:
-  if name in _REGISTRY and not overwrite:
-    raise ValueError(f"feature extractor {name!r} is already registered; pass overwrite=True")
-  _REGISTRY[name] = factory
+def register(name: str, factory: Optional[Factory] = None, *, overwrite: bool = False):
+  """Adds ``factory(config, dataset) -> FeatureExtractor`` under ``name``; without it, a decorator.
+
+  The factory raises ``Unavailable`` when it cannot serve a data set (then
+  ``build`` falls back to pixels).
+  """
+  return _REGISTRY.register(name, factory, overwrite=overwrite)
 
 
 def names() -> list[str]:
-  return sorted(_REGISTRY)
+  """The registered extractor names, sorted."""
+  return _REGISTRY.names()
 
 
 def get(name: str) -> Factory:
-  try:
-    return _REGISTRY[name]
-  except KeyError:
-    raise ValueError(f"unknown feature extractor {name!r}; known: {', '.join(names())}") from None
+  """The factory ``name``; ValueError listing the known extractors otherwise."""
+  return _REGISTRY.get(name)
 
 
 FALLBACK = "pixels"

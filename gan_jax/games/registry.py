@@ -9,7 +9,7 @@ lists them with their default values.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from gan_jax.games.base import GameOptimizer
 from gan_jax.games.cgd import acgd, cgd
@@ -19,30 +19,28 @@ from gan_jax.games.first_order import (alternating_gda, extra_adam, extragradien
 from gan_jax.games.lookahead import lookahead
 from gan_jax.games.sga import sga
 from gan_jax.games.unrolled import unrolled
+from gan_jax.registry import Registry
 
 Factory = Callable[..., GameOptimizer]
 
-_REGISTRY: dict[str, Factory] = {}
+_REGISTRY: Registry[Factory] = Registry("game optimizer")
 
 
-def register(name: str, factory: Factory, *, overwrite: bool = False) -> None:
-  """Adds ``factory`` (keyword hyperparameters -> GameOptimizer) under ``name``."""
-  if name in _REGISTRY and not overwrite:
-    raise ValueError(
-        f"game optimizer {name!r} is already registered; pass overwrite=True to replace it")
-  _REGISTRY[name] = factory
+def register(name: str, factory: Optional[Factory] = None, *, overwrite: bool = False):
+  """Adds ``factory`` (keyword hyperparameters -> GameOptimizer) under ``name``.
+
+  Without ``factory`` it returns a decorator (``@games.register(name)``).
+  """
+  return _REGISTRY.register(name, factory, overwrite=overwrite)
 
 
 def names() -> list[str]:
   """The registered names, sorted."""
-  return sorted(_REGISTRY)
+  return _REGISTRY.names()
 
 
 def _factory(name: str) -> Factory:
-  try:
-    return _REGISTRY[name]
-  except KeyError:
-    raise ValueError(f"unknown game optimizer {name!r}; known: {', '.join(names())}") from None
+  return _REGISTRY.get(name)
 
 
 def defaults(name: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import flax.linen as nn
 import ml_collections
 
 from gan_jax.networks import dcgan, layers, mlp, resnet, vae
+from gan_jax.registry import Registry
 
 ModuleFactory = Callable[[ml_collections.ConfigDict, tuple[int, ...]], nn.Module]
 
@@ -39,25 +40,23 @@ class Architecture(NamedTuple):
   make_discriminator: ModuleFactory
 
 
-_REGISTRY: dict[str, Architecture] = {}
+_REGISTRY: Registry[Architecture] = Registry("model")
 
 
 def register(name: str, make_generator: ModuleFactory, make_discriminator: ModuleFactory,
              *, overwrite: bool = False) -> None:
-  if name in _REGISTRY and not overwrite:
-    raise ValueError(f"model {name!r} is already registered; pass overwrite=True to replace it")
-  _REGISTRY[name] = Architecture(make_generator, make_discriminator)
+  """Adds the model ``name`` (``config.model``): its generator and discriminator factories."""
+  _REGISTRY.register(name, Architecture(make_generator, make_discriminator), overwrite=overwrite)
 
 
 def get(name: str) -> Architecture:
-  try:
-    return _REGISTRY[name]
-  except KeyError:
-    raise ValueError(f"unknown model {name!r}; known models: {', '.join(names())}") from None
+  """The factories of model ``name``; ValueError listing the known models otherwise."""
+  return _REGISTRY.get(name)
 
 
 def names() -> list[str]:
-  return sorted(_REGISTRY)
+  """The registered model names, sorted."""
+  return _REGISTRY.names()
 
 
 def check(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -> None:

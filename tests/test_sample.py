@@ -1,0 +1,104 @@
+"""``python -m experiments.sample``: N samples of a trained run as an .npz and a PNG grid."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_python
+from gan_jax import train
+
+
+def _labelled_npz(path, num_classes=3):
+  """64 labelled 16x16 noise images."""
+  rng = np.random.default_rng(0)
+  np.savez(path, x_train=rng.integers(0, 255, (64, 16, 16)).astype(np.uint8),
+           y_train=rng.integers(0, num_classes, 64))
+  return "npz:" + str(path)
+
+
+def _shrunk(config, dataset):
+  config.dataset = dataset
+  config.num_steps = config.steps_per_call = config.log_every = 5
+  config.checkpoint_every, config.eval_every, config.sample_every = 5, 0, 0
+  config.batch_size = 8
+  return config
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """An unconditional run with an EMA generator and a class-conditional DCGAN run."""
+  from experiments.configs import tiny
+  root = tmp_path_factory.mktemp("sample")
+  dataset = _labelled_npz(root / "data.npz")
+  plain = _shrunk(tiny.get_config(), dataset)
+  plain.g_ema_decay = 0.9
+  conditional = _shrunk(tiny.get_config(), dataset)
+  conditional.update(dict(model="dcgan", width=4, conditioning="projection", num_classes=3,
+                          image_size=16))
+  workdirs = {}
+  for name, config in (("plain", plain), ("conditional", conditional)):
+    workdirs[name] = str(root / name)
+    train.train_and_evaluate(config, workdirs[name])
+  return workdirs
+
+
+def _sample(*args):
+  return run_python(["-m", "experiments.sample", *args])
+
+
+def test_samples_are_uint8_reproducible_from_the_seed_with_a_grid(runs, tmp_path):
+  outs = [str(tmp_path / f"{name}.npz") for name in ("a", "b", "c")]
+  for out, seed in zip(outs, ("1", "1", "2")):
+    result = _sample("--workdir", runs["plain"], "--num", "7", "--out", out, "--seed", seed)
+    assert result.returncode == 0, result.stderr[-2000:]
+  assert "EMA generator at step 5" in result.stdout
+  a, b, c = (np.load(out) for out in outs)
+  assert a.files == ["images"]
+  assert a["images"].dtype == np.uint8 and a["images"].shape == (7, 16, 16, 1)
+  np.testing.assert_array_equal(a["images"], b["images"])
+  assert not np.array_equal(a["images"], c["images"])
+  grid = np.asarray(Image.open(outs[0][:-4] + ".png"))
+  assert grid.shape == (3 * 17 + 1, 3 * 17 + 1)  # 7 images: 3 x 3 tiles of 16 + 1 pad.
+
+
+def test_conditional_run_takes_labels(runs, tmp_path):
+  out = str(tmp_path / "cond.npz")
+  result = _sample("--workdir", runs["conditional"], "--num", "5", "--out", out,
+                   "--labels", "2,0", "--checkpoint", "5")
+  assert result.returncode == 0, result.stderr[-2000:]
+  drawn = np.load(out)
+  np.testing.assert_array_equal(drawn["labels"], [2, 0, 2, 0, 2])
+  assert drawn["images"].shape == (5, 16, 16, 1)
+  default = str(tmp_path / "default.npz")
+  assert _sample("--workdir", runs["conditional"], "--num", "4", "--out", default).returncode == 0
+  np.testing.assert_array_equal(np.load(default)["labels"], [0, 1, 2, 0])
+
+
+def _one_line_error(result, message):
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+def test_bad_requests_are_one_line_errors_and_write_nothing(runs, tmp_path):
+  out = str(tmp_path / "x.npz")
+  cases = [
+      (["--workdir", str(tmp_path / "none"), "--num", "2"], "does not exist"),
+      (["--workdir", runs["plain"], "--num", "0"], "--num"),
+      (["--workdir", runs["plain"], "--num", "2", "--labels", "1"], "unconditional"),
+      (["--workdir", runs["plain"], "--num", "2", "--checkpoint", "best"], "no best checkpoint"),
+      (["--workdir", runs["conditional"], "--num", "2", "--labels", "3"], "outside [0, 3)"),
+      (["--workdir", runs["conditional"], "--num", "2", "--labels", "a"], "--labels='a'"),
+  ]
+  for args, message in cases:
+    _one_line_error(_sample(*args, "--out", out), message)
+  _one_line_error(_sample("--workdir", runs["plain"], "--num", "2", "--out", out[:-4] + ".png"),
+                  "must end in .npz")
+  assert os.listdir(tmp_path) == [f for f in os.listdir(tmp_path) if f == "none"] == []
+
+
+def test_help_exits_zero():
+  result = _sample("--help")
+  assert result.returncode == 0 and "--num" in result.stdout
