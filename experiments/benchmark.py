@@ -39,6 +39,7 @@ after compilation and warm-up.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -392,9 +393,7 @@ def _cgds_rows() -> Iterator[dict]:
     yield {"impl": "torch", "skipped": "PyTorch rows exist for Adam, and for cgd/acgd on the "
                                        "MLP (the CGDs package)"}
     return
-  try:
-    import CGDs  # pylint: disable=g-import-not-at-top,unused-import
-  except ImportError:
+  if importlib.util.find_spec("CGDs") is None:
     yield {"impl": f"cgds_{name}", "skipped": "CGDs is not installed (pip install CGDs==0.4.5)"}
     return
   import torch  # pylint: disable=g-import-not-at-top

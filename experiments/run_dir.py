@@ -4,7 +4,6 @@ Shared by ``experiments.evaluate`` and ``experiments.sample`` (no flags here,
 so both can import it).
 """
 
-import json
 import os
 from typing import Optional
 
@@ -13,18 +12,13 @@ def load_config(workdir: str):
   """The run's config: config.json over the defaults; and the keys taken from the defaults."""
   import ml_collections
   from experiments.configs import default
+  from gan_jax import config as config_lib
   from gan_jax.errors import UserError
 
   path = os.path.join(workdir, "config.json")
   if not os.path.isfile(path):
     raise UserError(f"workdir {workdir!r} has no config.json; is it a run directory?")
-  try:
-    with open(path) as f:
-      saved = json.load(f)
-  except (OSError, json.JSONDecodeError) as e:
-    raise UserError(f"{path} is unreadable ({e})") from None
-  if not isinstance(saved, dict):
-    raise UserError(f"{path} does not hold a config (a JSON object)")
+  saved = config_lib.read_saved(path)
   merged = default.get_config().to_dict()
   from_defaults = sorted(set(merged) - set(saved))
   merged.update(saved)

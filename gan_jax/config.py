@@ -303,6 +303,18 @@ def _has_checkpoint(workdir: str) -> bool:
   return os.path.isdir(path) and any(d.isdigit() for d in os.listdir(path))
 
 
+def read_saved(path: str, advice: str = "") -> dict:
+  """A run's config.json as a dict; a UserError (ending in ``advice``) if it is unreadable."""
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise UserError(f"{path} is unreadable ({e}){advice}") from None
+  if not isinstance(saved, dict):
+    raise UserError(f"{path} does not hold a config (a JSON object){advice}")
+  return saved
+
+
 def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Refuses a workdir whose config.json describes a different run (reads only).
 
@@ -321,13 +333,7 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
     return
   if not has_checkpoint:
     return
-  try:
-    with open(path) as f:
-      saved = json.load(f)
-  except (OSError, json.JSONDecodeError) as e:
-    raise UserError(f"{path} is unreadable ({e}); use a new workdir") from None
-  if not isinstance(saved, dict):
-    raise UserError(f"{path} does not hold a config (a JSON object); use a new workdir")
+  saved = read_saved(path, "; use a new workdir")
   differing = config_difference(saved, json.loads(to_json(config)))
   if differing:
     raise UserError(

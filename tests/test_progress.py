@@ -2,7 +2,6 @@
 the classifier's training lines, and wall_s over every invocation."""
 
 import json
-import os
 import re
 import time
 

@@ -4,7 +4,6 @@ Each case checks the exit code, the one-line message and, where a workdir
 exists, that none of its files changed (hashes before and after).
 """
 
-import fcntl
 import hashlib
 import json
 import os
