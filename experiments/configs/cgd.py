@@ -12,8 +12,8 @@ won (FID 79 at step 3,000, then 334 at 10,000, samples collapsed to one
 digit); G stepping 3x faster than D and R1 on D (Mescheder et al. 2018)
 keep the game balanced.
 
-Expected result (mnist_5k, seed 0): FID 44 at 5,000 steps and 26 at
-10,000 (the default Adam config: 63 and 50, mean of 3 seeds); training at
+Expected result (mnist_5k, 3 seeds): FID 33.0 ± 8.0 at 5,000 steps and
+24.6 ± 1.0 at 10,000 (the default Adam config: 63.3 and 50.3); training at
 31 steps/s on 2 CPU cores (R1 adds third-order products to CG), about 6
 minutes with evaluations. All seeds: docs/results.md#game-optimizers.
 """
