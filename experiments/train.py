@@ -162,6 +162,16 @@ def _parse_flags(argv):
 
 
 def main(argv):
+  try:
+    _train(argv)
+  except KeyboardInterrupt:  # Ctrl-C before the loop (which turns it into Interrupted).
+    print("interrupted: stopped before training started; no checkpoint was written by this "
+          "run, re-run the same command to start it again", file=sys.stderr)
+    sys.exit(130)
+
+
+def _train(argv):
+  """Start-up, training and the closing line; SIGINT before the loop raises KeyboardInterrupt."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
@@ -188,10 +198,6 @@ def main(argv):
   except Interrupted as e:
     print(f"interrupted: {e}", file=sys.stderr)
     sys.exit(128 + e.signum)
-  except KeyboardInterrupt:  # Ctrl-C before the loop (which turns it into Interrupted).
-    print("interrupted: stopped before training started; no checkpoint was written by this "
-          "run, re-run the same command to start it again", file=sys.stderr)
-    sys.exit(130)
   print(f"done: step {summary['step']} params_sha256={summary['params_sha256']} "
         f"(summary: {os.path.join(workdir, 'summary.json')})", flush=True)
 
