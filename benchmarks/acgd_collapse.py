@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from experiments.configs import acgd as acgd_config
-from gan_jax import data, losses, train
+from gan_jax import data, games, losses, train
 from gan_jax import train_step as train_step_lib
 from gan_jax.games import base
 from gan_jax.games import cgd as cgd_lib
@@ -41,7 +41,8 @@ def _without_competition(loss, x, y, reduce=base.identity):
 def coupling_report(config, generator, discriminator, real, z):
   """A jitted function of the state: the quantities the module docstring lists."""
   loss = losses.get(config.loss)
-  beta2, eps, lr = 0.99, 1e-8, config.game_hparams.lr  # acgd()'s beta2 and eps defaults.
+  hparams = {**games.defaults("acgd"), **config.game_hparams.to_dict()}
+  beta2, eps, lr = hparams["beta2"], hparams["eps"], hparams["lr"]
 
   @jax.jit
   def report(state):

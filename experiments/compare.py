@@ -27,7 +27,8 @@ import ast
 import json
 import os
 import sys
-from typing import Any, Optional
+import warnings
+from typing import Any
 
 import numpy as np
 
@@ -85,25 +86,18 @@ def parse_run(text: str) -> tuple[str, str, dict[str, Any]]:
 
 
 def read_history(workdir: str) -> dict:
-  """One run's metrics.jsonl: ``{"fid": {step: FID}, "steps_per_sec": median over windows}``."""
-  fids, rates = {}, []
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    for line in f:
-      record = json.loads(line)
-      if "eval/fid" in record:
-        fids[int(record["step"])] = float(record["eval/fid"])
-      if "steps_per_sec" in record:
-        rates.append(float(record["steps_per_sec"]))
-  return {"fid": fids, "steps_per_sec": float(np.median(rates)) if rates else float("nan")}
+  """One run's metrics.jsonl (``gan_jax.reporting.read_jsonl``: unreadable lines skipped).
 
-
-def _stopped_at(workdir: str) -> Optional[int]:
-  """None for a finished run (summary.json); else the step of its last metrics record."""
-  if os.path.isfile(os.path.join(workdir, "summary.json")):
-    return None
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    steps = [json.loads(line)["step"] for line in f if line.strip()]
-  return int(steps[-1]) if steps else 0
+  Returns:
+    ``{"fid": {step: FID}, "steps_per_sec": median over the log windows,
+    "last_step": the step of the last record (0 for none)}``.
+  """
+  from gan_jax import reporting  # pylint: disable=g-import-not-at-top
+  records = reporting.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  rates = [float(r["steps_per_sec"]) for r in records if "steps_per_sec" in r]
+  return {"fid": {r["step"]: float(r["eval/fid"]) for r in records if "eval/fid" in r},
+          "steps_per_sec": float(np.median(rates)) if rates else float("nan"),
+          "last_step": records[-1]["step"] if records else 0}
 
 
 def summarize(histories: dict[str, list[dict]]) -> dict:
@@ -119,11 +113,9 @@ def summarize(histories: dict[str, list[dict]]) -> dict:
     steps = sorted({s for r in runs for s in r["fid"]})
     fids = np.array([[r["fid"].get(s, np.nan) for s in steps] for r in runs]).reshape(
         len(runs), len(steps))
-    with np.errstate(all="ignore"):
-      import warnings  # pylint: disable=g-import-not-at-top
-      with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-        mean, std = np.nanmean(fids, 0), np.nanstd(fids, 0)
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+      mean, std = np.nanmean(fids, 0), np.nanstd(fids, 0)
     table[name] = {"steps": steps, "fid_mean": mean.tolist(), "fid_std": std.tolist(),
                    "fid_last": [r["fid"][max(r["fid"])] if r["fid"] else None for r in runs],
                    "diverged": [r.get("diverged_at") for r in runs],
@@ -215,7 +207,10 @@ def main(argv: list[str]) -> None:
       if args.report_only:
         if not os.path.isfile(os.path.join(workdir, "metrics.jsonl")):
           cli.fail(f"--report_only: {workdir} has no metrics.jsonl; run without it first")
-        histories[name].append(dict(read_history(workdir), diverged_at=_stopped_at(workdir)))
+        history = read_history(workdir)
+        # A run without summary.json stopped early, at its last record.
+        finished = os.path.isfile(os.path.join(workdir, "summary.json"))
+        histories[name].append(dict(history, diverged_at=None if finished else history["last_step"]))
         continue
       try:
         train.train_and_evaluate(config, workdir)

@@ -30,6 +30,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from gan_jax.config import config_difference
 from gan_jax.errors import UserError
 from gan_jax.state import GANState
 
@@ -109,10 +110,7 @@ def _check_config(mngr: ocp.CheckpointManager, step: int, run_config: dict) -> N
     return  # Written before checkpoints stored their config.
   if stored["config_sha256"] == config_sha256(run_config):
     return
-  saved = stored.get("config", {})
-  differing = sorted(k for k in set(saved) | set(run_config) if saved.get(k) != run_config.get(k))
-  detail = (f"{differing[0]}: {saved.get(differing[0])!r} there, "
-            f"{run_config.get(differing[0])!r} now" if differing else "its config hash differs")
+  detail = config_difference(stored.get("config", {}), run_config) or "its config hash differs"
   raise UserError(f"the checkpoint of step {step} in {mngr.directory} was written by a run "
                   f"with a different config ({detail}), whatever config.json says; resume with "
                   "that config, or use a new workdir")

@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 import ml_collections
 
-from gan_jax import augment, data, evaluation, features, games, losses, networks, optimizers, regularizers
+from gan_jax import (augment, data, evaluation, features, games, losses, networks, optimizers,
+                     regularizers, schedules)
 from gan_jax.networks import layers
 from gan_jax.errors import UserError, did_you_mean
 from gan_jax.registry import parse_imports
@@ -126,8 +127,8 @@ _SCHEMA: dict[str, tuple[Check, Any]] = {
                     lambda: "'' or a comma-separated list of " + ", ".join(augment.names())),
     "g_ema_decay": _float(lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "grad_clip_norm": _float(lambda v: v >= 0, "a number >= 0 (0: off)"),
-    # Learning-rate schedules (gan_jax.schedules, imported by gan_jax.optimizers).
-    "lr_schedule": _name(lambda: optimizers.schedules.names()),
+    # Learning-rate schedules (gan_jax.schedules).
+    "lr_schedule": _name(schedules.names),
     "lr_warmup_steps": _int(0),
     "lr_final_fraction": _float(lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "lr_step_boundaries": (
@@ -343,9 +344,13 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def config_difference(saved: dict, current: dict) -> str:
-  """'KEY: X there, Y now' for the first non-resumable key that differs, else ''."""
+  """'KEY: X there, Y now' for the first non-resumable key that differs, else ''.
+
+  ``saved`` and ``current`` are whole configs or ``fingerprinted`` ones (a key
+  of LATER_KEYS missing from either reads as its old value).
+  """
   resumable = resumable_keys(current)
-  saved = {**LATER_KEYS, **saved}
+  saved, current = {**LATER_KEYS, **saved}, {**LATER_KEYS, **current}
   differing = sorted(k for k in set(saved) | set(current)
                      if k not in resumable and saved.get(k) != current.get(k))
   if not differing:

@@ -46,13 +46,12 @@ from absl import logging
 from gan_jax import augment as augment_lib
 from gan_jax import checkpoint, config as config_lib, data, determinism, evaluation, games, losses
 from gan_jax import networks, optimizers
-from gan_jax import regularizers, reporting
+from gan_jax import regularizers, reporting, schedules
 from gan_jax import state as state_lib
 from gan_jax import train_step as train_step_lib
 from gan_jax import vae
 from gan_jax import workdir as workdir_lib
-from gan_jax import errors
-from gan_jax.errors import Interrupted, NonFiniteError
+from gan_jax.errors import Interrupted, NonFiniteError, UserError
 
 PMAP_AXIS = "batch"
 NUM_SAMPLE_IMAGES = 64
@@ -65,7 +64,6 @@ def game_optimizer(config: ml_collections.ConfigDict) -> Optional[games.GameOpti
   """The config's game-aware optimizer, or None for per-player optax optimizers."""
   if config.game_optimizer == "none":
     return None
-  from gan_jax import schedules  # pylint: disable=g-import-not-at-top
   # The learning rates under config.lr_schedule (unchanged for 'constant').
   return games.get(config.game_optimizer, **schedules.game_hparams(config))
 
@@ -246,7 +244,7 @@ def _check_best_metric(config: ml_collections.ConfigDict, evaluate) -> None:
     return
   names = evaluate.metric_names()
   if config.best_metric not in names:
-    raise errors.UserError(
+    raise UserError(
         f"config.best_metric={config.best_metric!r} is not computed by this run's evaluations "
         f"({evaluate.info['features']} features); it must be '' (off) or one of "
         + ", ".join(names))
