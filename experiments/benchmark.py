@@ -11,7 +11,8 @@ prints one JSON line per implementation:
 - ``gan_jax_fused_adam`` (only with a game optimizer): the fused loop with
   per-player Adam on the same networks and batch, what the game optimizer's
   step cost is measured against;
-- ``gan_jax_pmap``: the fused loop under pmap on 1, 2, 4 forced host devices
+- ``gan_jax_shard_map`` (or ``gan_jax_pmap`` with ``--parallelism=pmap``): the
+  fused loop data-parallel on 1, 2, 4 forced host devices
   (``--devices``), run in subprocesses; on a CPU these are simulated devices
   sharing the same cores, labelled so;
 - ``gan_jax_multiprocess``: the same over ``--processes`` local processes
@@ -62,7 +63,7 @@ _STEPS = flags.DEFINE_integer("steps", 200, "Steps per timed window.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed windows; the median is reported.")
 _STEPS_PER_CALL = flags.DEFINE_integer("steps_per_call", 50, "Steps fused per call.")
 _DEVICES = flags.DEFINE_list("devices", ["1", "2", "4"],
-                             "Forced host device counts for the pmap rows; empty to skip.")
+                             "Forced host device counts for the multi-device rows; empty to skip.")
 _TORCH = flags.DEFINE_bool("torch", True, "Include the PyTorch rows when torch is installed.")
 _CG_ITERS = flags.DEFINE_integer(
     "cg_iters", 5, "Most CG iterations for cgd/acgd, with tolerance 1e-30 (CG still ends "
@@ -76,7 +77,9 @@ _UPSAMPLE = flags.DEFINE_string("upsample", None,
 _PROCESSES = flags.DEFINE_integer(
     "processes", 2, "Processes (one CPU device each, gloo collectives) for the jax.distributed "
     "row; 0 to skip.", lower_bound=0)
-_PMAP_WORKER = flags.DEFINE_integer("pmap_worker", 0, "Internal: run only the pmap row.")
+_PARALLELISM = flags.DEFINE_enum("parallelism", "shard_map", ["shard_map", "pmap"],
+                                 "How the multi-device rows spread the step (config.parallelism).")
+_DEVICE_WORKER = flags.DEFINE_integer("pmap_worker", 0, "Internal: run only the multi-device row.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "Internal: multi-process row.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Internal: multi-process row.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "Internal: multi-process row.")
@@ -165,8 +168,8 @@ def _fused_rate(config, step_fn, state) -> tuple[float, dict]:
   k = config.steps_per_call
   loop = jax.jit(train_step.make_train_loop(step_fn, global_batch=config.batch_size, d_steps=1,
                                             steps_per_call=k), donate_argnums=(0,))
-  images = jax.device_put(
-      np.random.default_rng(0).integers(0, 256, (5000,) + _IMAGE_SHAPE, np.uint8))
+  images = {"image": jax.device_put(
+      np.random.default_rng(0).integers(0, 256, (5000,) + _IMAGE_SHAPE, np.uint8))}
   key = jax.random.PRNGKey(0)
   calls = max(1, _STEPS.value // k)
   holder = {"state": state}
@@ -254,18 +257,19 @@ def _env_with_host_devices(num_devices: int) -> dict[str, str]:
               .strip())
 
 
-def _pmap_row(config, num_devices: int) -> dict:
-  """The fused loop pmapped over ``num_devices`` forced host devices (a subprocess)."""
+def _device_row(config, num_devices: int) -> dict:
+  """The fused loop data-parallel over ``num_devices`` forced host devices (a subprocess)."""
   env = _env_with_host_devices(num_devices)
   out = subprocess.run(_worker_args(pmap_worker=num_devices), env=env, capture_output=True,
                        text=True, check=False)
   if out.returncode != 0:
-    return {"impl": "gan_jax_pmap", "devices": num_devices, "error": out.stderr.strip()[-500:]}
+    return {"impl": f"gan_jax_{_PARALLELISM.value}", "devices": num_devices,
+            "error": out.stderr.strip()[-500:]}
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _multiprocess_row(num_processes: int) -> dict:
-  """The pmapped fused loop over ``num_processes`` local processes with jax.distributed."""
+  """The data-parallel fused loop over ``num_processes`` local processes with jax.distributed."""
   with socket.socket() as sock:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -283,7 +287,7 @@ def _multiprocess_row(num_processes: int) -> dict:
   return json.loads(outputs[0][0].strip().splitlines()[-1])
 
 
-def _pmap_worker(config) -> dict:
+def _device_worker(config) -> dict:
   import jax
   import numpy as np
   if _COORDINATOR.value:
@@ -292,11 +296,15 @@ def _pmap_worker(config) -> dict:
   generator, discriminator, state = train.build(config, _IMAGE_SHAPE)
   step_fn = train.make_step(config, generator, discriminator, axis_name="batch")
   k = config.steps_per_call
+  parallelism = _PARALLELISM.value
   loop = train_step.compile_train_loop(
       train_step.make_train_loop(step_fn, global_batch=config.batch_size, d_steps=1,
-                                 steps_per_call=k, axis_name="batch"), pmap_axis="batch")
-  images = np.random.default_rng(0).integers(0, 256, (5000,) + _IMAGE_SHAPE, np.uint8)
-  holder = {"args": train_step.replicate((state, images, jax.random.PRNGKey(0)))}
+                                 steps_per_call=k, axis_name="batch"),
+      axis_name="batch", parallelism=parallelism)
+  images = {"image": np.random.default_rng(0).integers(0, 256, (5000,) + _IMAGE_SHAPE, np.uint8)}
+  inputs = (state, images, jax.random.PRNGKey(0))
+  holder = {"args": train_step.replicate(inputs) if parallelism == "pmap"
+            else train_step.put_replicated(inputs, train_step.data_mesh("batch"))}
   calls = max(1, _STEPS.value // k)
 
   def window():
@@ -307,7 +315,7 @@ def _pmap_worker(config) -> dict:
     holder["args"] = (s, im, key)
 
   window()
-  row = {"impl": "gan_jax_pmap", "devices": jax.device_count(),
+  row = {"impl": f"gan_jax_{parallelism}", "devices": jax.device_count(),
          "device_kind": f"{jax.devices()[0].platform} (simulated: one machine's cores shared)"
          if jax.default_backend() == "cpu" else jax.devices()[0].device_kind,
          "steps_per_call": k, "steps_per_sec": _median_rate(window, calls * k)}
@@ -414,8 +422,8 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   determinism.request_deterministic_gpu_ops()  # Time what experiments.train runs.
   config = _config(_OPTIMIZER.value)
-  if _PMAP_WORKER.value:
-    print(json.dumps(_pmap_worker(config)))
+  if _DEVICE_WORKER.value:
+    print(json.dumps(_device_worker(config)))
     return
   import jax
   from gan_jax.errors import UserError
@@ -439,7 +447,7 @@ def main(argv):
   emit(rows)
   if _OPTIMIZER.value != "adam":
     rows += emit([_adam_reference_row()])
-  rows += emit(_pmap_row(config, int(n)) for n in _DEVICES.value)
+  rows += emit(_device_row(config, int(n)) for n in _DEVICES.value)
   if _PROCESSES.value:
     rows += emit([_multiprocess_row(_PROCESSES.value)])
   if _TORCH.value:

@@ -6,10 +6,16 @@ of stderr and exit status 2, never a traceback.
 
 import argparse
 import ast
+import glob
+import importlib.util
+import os
 import sys
+import traceback
 from typing import NoReturn
 
 from absl import flags
+
+CONFIG_DIR = os.path.join(os.path.dirname(__file__), "configs")
 
 
 def fail(message: str, status: int = 2) -> NoReturn:
@@ -82,3 +88,40 @@ class ArgumentParser(argparse.ArgumentParser):
 
   def error(self, message: str) -> NoReturn:
     fail(message)
+
+
+def load_config_file(path: str):
+  """``get_config()`` of the config file ``path`` (``FILE[:ARG]``); one-line errors.
+
+  Raises:
+    UserError: the file is missing, does not parse, fails, or has no get_config.
+  """
+  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  filename, *args = path.split(":", 1)
+  if not os.path.isfile(filename):
+    raise UserError(f"config file {filename!r} does not exist; the configs in "
+                    f"{os.path.relpath(CONFIG_DIR)}: {', '.join(config_names())}")
+  try:
+    spec = importlib.util.spec_from_file_location("config_file", filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "get_config", None)):
+      raise UserError(f"config file {filename!r} has no get_config() function")
+    return module.get_config(*args)
+  except SyntaxError as e:
+    raise UserError(f"config file {filename!r} does not parse: {e.msg} at line {e.lineno}"
+                    ) from None
+  except UserError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except  (any error of the user's code)
+    here = [f for f in traceback.extract_tb(e.__traceback__)
+            if os.path.abspath(f.filename) == os.path.abspath(filename)]
+    where = f" at line {here[-1].lineno}" if here else ""
+    raise UserError(f"config file {filename!r} failed{where}: {type(e).__name__}: "
+                    f"{(str(e).splitlines() or [''])[0]}") from None
+
+
+def config_names() -> list[str]:
+  return sorted(os.path.splitext(os.path.basename(p))[0]
+                for p in glob.glob(os.path.join(CONFIG_DIR, "*.py"))
+                if not os.path.basename(p).startswith("_"))

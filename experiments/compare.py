@@ -55,10 +55,9 @@ def parse_assignments(items: list[str]) -> dict[str, Any]:
 
 def load_config(spec: str):
   """``PATH[:ARG]`` -> the ConfigDict of that file's ``get_config([ARG])``; one-line errors."""
-  from experiments.train import load_config_file  # pylint: disable=g-import-not-at-top
   from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   try:
-    return load_config_file(spec)
+    return cli.load_config_file(spec)
   except UserError as e:
     cli.fail(str(e))
 

@@ -95,10 +95,10 @@ def evaluate(workdir: str, choice="latest") -> dict:
       "params_sha256": state_lib.params_sha256(state),
       "dataset": config.dataset,
       "features": info["features"],
-      "features_hash": info["features_hash"],
+      "features_hash": info.get("features_hash"),
       "classifier_test_accuracy": info.get("classifier_test_accuracy"),
-      "split": info["split"],
-      "num_real": info["num_real"],
+      "split": info.get("split"),
+      "num_real": info.get("num_real"),
       "num_fake": info["num_fake"],
       "metrics": records,
       "info": info,
@@ -126,7 +126,8 @@ def main(argv):
     json.dump(result, f, indent=2)
   os.replace(path + ".tmp", path)
   shown = ", ".join(f"{k}={result['metrics'][k]['value']:.4g}"
-                    for k in ("fid", "kid", "precision", "recall", "class_kl")
+                    for k in ("fid", "kid", "precision", "recall", "class_kl", "modes",
+                              "high_quality", "reverse_kl")
                     if k in result["metrics"])
   accuracy = result["classifier_test_accuracy"]
   print(f"wrote {path}: step {result['step']}, {result['features']} features"

@@ -1,19 +1,22 @@
 """Runs the 2-D mixture benchmark for every optimizer and seed; writes a table.
 
     python -m experiments.mog_table [--seeds 5] [--optimizers adam cgd ...] \\
-        [--datasets ring grid] [--variant default] [--out benchmarks/mog]
+        [--datasets ring grid] [--set KEY=VALUE ...] [--out benchmarks/mog]
 
-Every (data set, optimizer, seed) run is ``experiments.mog.train`` with the
-optimizer's row of ``experiments.mog.SETTINGS`` (changed by ``--variant``, a
-name in ``experiments.mog.VARIANTS``), in this process, one after
-the other. Seeds are 0 .. seeds-1 (the settings were tuned on other seeds).
-Each finished run is appended to ``OUT/runs.jsonl``; a rerun skips the runs
-already there with the same settings, so an interrupted table resumes.
+Every (data set, optimizer, seed) run is ``gan_jax.train.train_and_evaluate``
+on ``experiments/configs/mog_DATASET.py:OPTIMIZER`` with ``config.seed`` set,
+then every ``--set KEY=VALUE`` (e.g. ``--set regularizer=none --set
+g_ema_decay=0`` for the block without an explicit regularizer or weight
+average), in ``OUT/runs/DATASET/OPTIMIZER/seed_S``: a rerun reuses finished
+runs and resumes unfinished ones, and a workdir that holds a run with other
+settings is refused (use another ``--out``). Seeds are 0 .. seeds-1 (the
+settings were tuned on seeds 100-102).
 
 Writes ``OUT/results.md`` (mean +- standard error over seeds of the modes
 captured, the fraction of high-quality samples, the reverse KL and the wall
-time per run, with published numbers for context) and ``OUT/results.png``
-(the samples of the first seed of every run, and the modes per optimizer).
+time per run, with published numbers for context), ``OUT/runs.jsonl`` (one
+record per run) and ``OUT/results.png`` (each optimizer's seed-0 samples over
+its discriminator's landscape, the run's last samples PNG).
 
 References:
   Lin et al. 2018, "PacGAN: The power of two samples in generative
@@ -23,20 +26,22 @@ References:
 
 from __future__ import annotations
 
-import dataclasses
+import glob
 import json
 import math
 import os
 import platform
 import sys
-import time
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from experiments import cli
-from experiments import mog
-from gan_jax import determinism
+from experiments import compare
+from gan_jax import mixtures
+
+DATASETS = ("ring", "grid")
+CONFIG = os.path.join(os.path.dirname(__file__), "configs", "mog_{}.py")
 
 # The grid target of the benchmark: every mode, >= 90% high-quality samples,
 # reverse KL <= 0.04 (about PacGAN4's numbers on the grid).
@@ -53,31 +58,6 @@ PUBLISHED = (
 )
 
 NUM_FIGURE_SAMPLES = 1000
-
-
-def stored_key(run: dict[str, Any]) -> str:
-  """A canonical string of a run's settings (``run["settings"]``, with its own
-  ``run["steps"]``), to match stored runs to the table. Settings added to
-  ``mog.Settings`` after a run was stored take their defaults (which
-  reproduce the older runs)."""
-  defaults = {f.name: f.default for f in dataclasses.fields(mog.Settings)
-              if f.default is not dataclasses.MISSING}
-  record = dict(json.loads(json.dumps(defaults)), **run["settings"])
-  record["steps"] = run["steps"]
-  return json.dumps(record, sort_keys=True)
-
-
-def settings_key(settings: mog.Settings, dataset: str) -> str:
-  """``stored_key`` of a run of ``settings`` on ``dataset``."""
-  return stored_key({"settings": mog.settings_to_json(settings),
-                     "steps": settings.steps[dataset]})
-
-
-def load_runs(path: str) -> list[dict[str, Any]]:
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float, int]:
@@ -105,7 +85,7 @@ def meets_target(run: dict[str, Any]) -> bool:
 
 def dataset_table(dataset: str, optimizers: Sequence[str], runs: list[dict[str, Any]]) -> str:
   """The markdown table of one data set."""
-  num_modes = mog.mixtures.get(dataset).modes.shape[0]
+  num_modes = mixtures.get(dataset).modes.shape[0]
   lines = [
       f"| optimizer | loss | steps | modes (of {num_modes}) | high quality % | reverse KL "
       f"| wall s / run | seeds | diverged |" + (" target met |" if dataset == "grid" else ""),
@@ -116,13 +96,12 @@ def dataset_table(dataset: str, optimizers: Sequence[str], runs: list[dict[str, 
     if not mine:
       continue
     total = len(mine)
-    settings = mine[0]["settings"]
     cells = [
-        name, settings["loss"], str(mine[0]["steps"]),
+        name, mine[0]["loss"], f"{mine[0]['steps']:,}",
         _fmt(*mean_se([r["modes"] for r in mine]), total, 1),
         _fmt(*mean_se([r["high_quality"] for r in mine]), total, 1, 100.0),
         _fmt(*mean_se([r["reverse_kl"] for r in mine]), total, 3),
-        _fmt(*mean_se([r["wall_s"] for r in mine]), total, 0),
+        _fmt(*mean_se([r["wall_s"] for r in mine if r["finite"]]), total, 0),
         str(total),
         str(sum(not r["finite"] for r in mine)),
     ]
@@ -144,31 +123,68 @@ def published_table() -> str:
   return "\n".join(lines)
 
 
+def optimizer_names() -> list[str]:
+  """The optimizers with settings in the mixture configs (``mog_grid.OPTIMIZERS``)."""
+  from experiments.configs import mog_grid  # pylint: disable=g-import-not-at-top
+  return list(mog_grid.OPTIMIZERS)
+
+
+def run_config(dataset: str, optimizer: str, seed: int, overrides: dict[str, Any]):
+  """The config of one run: the mixture config's settings for ``optimizer``, then overrides."""
+  config = compare.load_config(f"{CONFIG.format(dataset)}:{optimizer}")
+  compare.apply_overrides(config, {**overrides, "seed": seed, "progress_bar": False})
+  return config
+
+
+def run_record(dataset: str, optimizer: str, seed: int, config, summary: Optional[dict]) -> dict:
+  """The table's record of a run; ``summary`` None for a run that diverged."""
+  record = {"dataset": dataset, "optimizer": optimizer, "seed": seed, "loss": config.loss,
+            "steps": config.num_steps, "finite": summary is not None}
+  if summary is None:
+    return dict(record, modes=0, high_quality=0.0, reverse_kl=None, wall_s=None)
+  kl = summary["reverse_kl"]
+  return dict(record, modes=summary["modes"], high_quality=summary["high_quality"],
+              reverse_kl=kl if kl is not None and math.isfinite(kl) else None,
+              wall_s=summary["wall_s"], params_sha256=summary["params_sha256"])
+
+
+def train_one(config, workdir: str) -> Optional[dict]:
+  """The run's summary (training it, or resuming it, first); None when it diverged."""
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax.errors import NonFiniteError, UserError  # pylint: disable=g-import-not-at-top
+  try:
+    return train.train_and_evaluate(config, workdir)
+  except UserError as e:
+    cli.fail(f"{workdir}: {e}")
+  except NonFiniteError as e:
+    print(f"{workdir}: {e}", flush=True)
+    return None
+
+
 def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str],
-                   runs: list[dict[str, Any]], command: str, wall_s: float,
-                   variant: str = "default") -> None:
+                   runs: list[dict[str, Any]], command: str, overrides: dict[str, Any]) -> None:
   """Writes results.md."""
+  wall_s = sum(r["wall_s"] or 0.0 for r in runs)
+  changes = ", ".join(f"{k}={v!r}" for k, v in overrides.items()) or "none"
   parts = [
-      "# 2-D Gaussian mixtures: mode coverage per game optimizer",
+      "# 2-D Gaussian mixtures: mode coverage per optimizer",
       "",
       f"Produced by `{command}`; total wall time of the runs {wall_s / 60:.1f} min on "
       f"{os.cpu_count()} CPU cores ({platform.machine()}, JAX CPU), one run at a time. "
-      "Mean ± standard error over seeds 0..S-1 (settings tuned on other seeds), 2,500 "
+      "Mean ± standard error over seeds 0..S-1 (settings tuned on seeds 100-102), 2,500 "
       "generated samples per run. A sample is high quality within 3 std of its nearest "
       "mode; a mode is captured with at least one high-quality sample; reverse KL is "
       "KL(mode histogram of the high-quality samples || uniform) "
       "(`gan_jax.metrics.mode_coverage.mixture_mode_stats`). Wall time per run includes "
-      "compilation and evaluation; the seeds of one optimizer share its compiled code, so "
-      "the first seed pays for the compilation. Settings per optimizer: "
-      f"`experiments/mog.py` `SETTINGS`, changed by the variant {variant!r} "
-      f"({mog.VARIANTS[variant] or 'no changes'}). A run whose losses became non-finite "
-      "stops there and counts as diverged (0 modes, 0% high quality, reverse KL undefined); "
-      "means of the reverse KL are over the runs where it is defined (n given when fewer "
-      "than all).",
+      "compilation and evaluation. Settings per optimizer: "
+      "`experiments/configs/mog_grid.py` `OPTIMIZERS` (the ring: `mog_ring.py`, half the "
+      f"steps); changed here: {changes}. A run whose losses became non-finite counts as "
+      "diverged (0 modes, 0% high quality, reverse KL undefined); means of the reverse KL "
+      "are over the runs where it is defined (n given when fewer than all).",
       "",
   ]
   for dataset in datasets:
-    mixture = mog.mixtures.get(dataset)
+    mixture = mixtures.get(dataset)
     parts += [f"## {dataset}: {mixture.modes.shape[0]} Gaussians, std {mixture.std}", "",
               dataset_table(dataset, optimizers, runs), ""]
   parts += [
@@ -188,52 +204,25 @@ def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str]
     f.write("\n".join(parts))
 
 
-def write_figure(path: str, optimizers: Sequence[str], datasets: Sequence[str],
-                 runs: list[dict[str, Any]], samples: dict[str, np.ndarray]) -> None:
-  """One row of sample scatters per data set (first seed) and a bar chart of modes."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-
-  cols = len(optimizers)
-  fig = plt.figure(figsize=(1.25 * cols, 1.35 * len(datasets) + 1.8), dpi=72)
-  grid = fig.add_gridspec(len(datasets) + 1, cols, height_ratios=[1] * len(datasets) + [1.3])
+def write_figure(path: str, panels: dict[tuple[str, str], str], optimizers: Sequence[str],
+                 datasets: Sequence[str]) -> None:
+  """Tiles the seed-0 samples PNGs: one row per data set, one column per optimizer."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  images = {key: Image.open(png).convert("RGB") for key, png in panels.items()}
+  if not images:
+    return
+  width, height = next(iter(images.values())).size
+  tile = Image.new("RGB", (width * len(optimizers), height * len(datasets)), "white")
   for row, dataset in enumerate(datasets):
-    mixture = mog.mixtures.get(dataset)
-    lim = mog.plot_extent(mixture)
     for col, name in enumerate(optimizers):
-      ax = fig.add_subplot(grid[row, col])
-      points = samples.get(f"{dataset}/{name}")
-      ax.scatter(mixture.modes[:, 0], mixture.modes[:, 1], s=6, c="tab:red", marker="x",
-                 linewidths=0.6)
-      if points is not None:
-        ax.scatter(points[:, 0], points[:, 1], s=0.3, c="tab:blue", alpha=0.5, rasterized=True)
-      ax.set_xlim(-lim, lim)
-      ax.set_ylim(-lim, lim)
-      ax.set_xticks([])
-      ax.set_yticks([])
-      ax.set_aspect("equal")
-      if row == 0:
-        ax.set_title(name, fontsize=6)
-      if col == 0:
-        ax.set_ylabel(dataset, fontsize=7)
-  ax = fig.add_subplot(grid[len(datasets), :])
-  width = 0.8 / len(datasets)
-  for i, dataset in enumerate(datasets):
-    num_modes = mog.mixtures.get(dataset).modes.shape[0]
-    stats = [mean_se([r["modes"] / num_modes for r in runs
-                      if r["dataset"] == dataset and r["optimizer"] == name])
-             for name in optimizers]
-    ax.bar(np.arange(cols) + (i - (len(datasets) - 1) / 2) * width, [s[0] for s in stats],
-           width, yerr=[s[1] for s in stats], label=dataset, capsize=1.5)
-  ax.set_xticks(np.arange(cols), optimizers, rotation=30, fontsize=6, ha="right")
-  ax.set_ylabel("modes captured (fraction)", fontsize=6)
-  ax.set_ylim(0, 1.05)
-  ax.tick_params(labelsize=6)
-  ax.legend(fontsize=6, loc="lower left")
-  fig.tight_layout(pad=0.3)
-  fig.savefig(path)
-  plt.close(fig)
+      if (dataset, name) in images:
+        tile.paste(images[(dataset, name)].resize((width, height)), (col * width, row * height))
+  tile.save(path)
+
+
+def last_samples_png(workdir: str) -> Optional[str]:
+  pngs = sorted(glob.glob(os.path.join(workdir, "samples", "step_*.png")))
+  return pngs[-1] if pngs else None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -241,65 +230,52 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               description=__doc__.splitlines()[0])
   parser.add_argument("--seeds", type=int, default=5, help="seeds 0..SEEDS-1 (default 5)")
   parser.add_argument("--optimizers", nargs="+", default=None,
-                      help="default: adam and every registered game optimizer")
-  parser.add_argument("--datasets", nargs="+", default=list(mog.DATASETS))
-  parser.add_argument("--variant", default="default",
-                      help=f"one of {', '.join(mog.VARIANTS)} (experiments.mog.VARIANTS)")
+                      help="default: every optimizer in experiments/configs/mog_grid.py")
+  parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+  parser.add_argument("--set", action="append", default=[],
+                      help="KEY=VALUE applied to every run's config (repeat)")
   parser.add_argument("--out", default=os.path.join("benchmarks", "mog"))
   args = parser.parse_args(argv)
+  optimizers = args.optimizers or optimizer_names()
+  if args.seeds < 1:
+    cli.fail(f"--seeds must be >= 1, got {args.seeds}")
+  unknown = [name for name in optimizers if name not in optimizer_names()]
+  if unknown:
+    cli.fail(f"optimizer {unknown[0]!r} has no settings in experiments/configs/mog_grid.py; "
+             "known: " + ", ".join(optimizer_names()))
+  overrides = compare.parse_assignments(args.set)
+  from gan_jax import config as config_lib, determinism  # pylint: disable=g-import-not-at-top
+  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   determinism.request_deterministic_gpu_ops()  # Before jax starts a backend.
-  optimizers = args.optimizers or mog.optimizer_names()
-  try:
-    if args.seeds < 1:
-      raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
-    for dataset in args.datasets:
-      mog.mixtures.get(dataset)
-    settings = {name: mog.default_settings(name, args.variant) for name in optimizers}
-    for name, row in settings.items():
-      mog.check_settings(name, row, args.datasets)
-  except ValueError as e:
-    print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
-    return 2
+  wanted = [(d, o, s) for d in args.datasets for o in optimizers for s in range(args.seeds)]
+  configs = {}
+  for dataset, name, seed in wanted:  # Every config is checked before any run starts.
+    configs[(dataset, name, seed)] = config = run_config(dataset, name, seed, overrides)
+    try:
+      config_lib.validate(config)
+    except UserError as e:
+      cli.fail(f"{dataset} {name}: {e}")
 
   os.makedirs(args.out, exist_ok=True)
-  runs_path = os.path.join(args.out, "runs.jsonl")
-  samples_path = os.path.join(args.out, "samples_seed0.npz")
-  stored = [(stored_key(run), run) for run in load_runs(runs_path)]
-  samples = dict(np.load(samples_path)) if os.path.exists(samples_path) else {}
-  wanted = [(d, o, s) for d in args.datasets for o in optimizers for s in range(args.seeds)]
-  runs = []
-  last_group = None
-  start = time.perf_counter()
+  runs, panels = [], {}
   for index, (dataset, name, seed) in enumerate(wanted):
-    key = settings_key(settings[name], dataset)
-    previous = [r for stored_as, r in stored if stored_as == key
-                and (r["dataset"], r["optimizer"], r["seed"]) == (dataset, name, seed)]
-    if previous:
-      runs.append(previous[-1])
-      continue
-    if (dataset, name) != last_group:
-      mog.clear_compiled()  # Seeds of one group share compiled code; keep one group.
-      last_group = (dataset, name)
-    result = mog.train(dataset, name, seed, settings[name])
-    record = mog.json_safe({k: v for k, v in result.items() if not k.startswith("_")})
-    with open(runs_path, "a") as f:
-      f.write(json.dumps(record) + "\n")
-    if seed == 0:
-      samples[f"{dataset}/{name}"] = result["_samples"][:NUM_FIGURE_SAMPLES].astype(np.float32)
-      np.savez_compressed(samples_path, **samples)
+    config = configs[(dataset, name, seed)]
+    workdir = os.path.join(args.out, "runs", dataset, name, f"seed_{seed}")
+    record = run_record(dataset, name, seed, config, train_one(config, workdir))
     runs.append(record)
+    if seed == 0 and last_samples_png(workdir):
+      panels[(dataset, name)] = last_samples_png(workdir)
     print(f"[{index + 1}/{len(wanted)}] {dataset} {name} seed {seed}: {record['modes']} modes, "
           f"HQ {record['high_quality']:.3f}, KL {record['reverse_kl']}, "
-          f"{record['wall_s']:.0f} s", flush=True)
-  total_wall = sum(r["wall_s"] for r in runs)
+          f"{record['wall_s'] or 0:.0f} s", flush=True)
+  with open(os.path.join(args.out, "runs.jsonl"), "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in runs)
   command = " ".join(["python -m experiments.mog_table"]
                      + list(argv if argv is not None else sys.argv[1:]))
   write_markdown(os.path.join(args.out, "results.md"), optimizers, args.datasets, runs,
-                 command.strip(), total_wall, args.variant)
-  write_figure(os.path.join(args.out, "results.png"), optimizers, args.datasets, runs, samples)
-  print(f"wrote {os.path.join(args.out, 'results.md')} and results.png; runs "
-        f"{total_wall / 60:.1f} min, this invocation {(time.perf_counter() - start) / 60:.1f} min",
-        flush=True)
+                 command.strip(), overrides)
+  write_figure(os.path.join(args.out, "results.png"), panels, optimizers, args.datasets)
+  print(f"wrote {os.path.join(args.out, 'results.md')}, runs.jsonl and results.png", flush=True)
   return 0
 
 

@@ -103,7 +103,10 @@ def class_labels(config, requested: Optional[list[int]], num: int) -> Optional[n
 
 def draw(generator, state, config, num: int, seed: int,
          labels: Optional[np.ndarray]) -> np.ndarray:
-  """``num`` uint8 samples [num, H, W, C] of ``state``'s generator (EMA when kept)."""
+  """``num`` uint8 samples [num, H, W, C] of ``state``'s generator (EMA when kept).
+
+  A mixture run's generator draws points: float64 [num, D], still scaled.
+  """
   import jax  # pylint: disable=g-import-not-at-top
   from gan_jax import data, state as state_lib, train_step  # pylint: disable=g-import-not-at-top
   from gan_jax.features.common import batched_apply  # pylint: disable=g-import-not-at-top
@@ -114,7 +117,19 @@ def draw(generator, state, config, num: int, seed: int,
   sample = jax.jit(functools.partial(train_step.generate, generator))
   fn = lambda i: (sample(variables, z[i], None if labels is None else labels[i]),)
   (images,) = batched_apply(fn, np.arange(num), BATCH)
+  if images.ndim == 2:  # Points, not images.
+    return np.asarray(images, np.float64)
   return data.to_uint8(images)
+
+
+def write_points(out: str, png: str, points: np.ndarray, source) -> None:
+  """A mixture run's samples: the .npz of float32 ``points`` [N, D] and their scatter."""
+  from gan_jax import reporting  # pylint: disable=g-import-not-at-top
+  tmp = out + ".tmp.npz"
+  np.savez(tmp, points=points.astype(np.float32))
+  os.replace(tmp, out)
+  reporting.save_png(png, reporting.mixture_figure(points, source.mixture.modes, None,
+                                                   1.5 * source.scale, source.name))
 
 
 def write(out: str, png: str, images: np.ndarray, labels: Optional[np.ndarray],
@@ -136,9 +151,13 @@ def sample(workdir: str, choice, num: int, out: str, seed: int,
   from gan_jax import networks  # pylint: disable=g-import-not-at-top
 
   png = check_out(out)
-  config, _, _, generator, _, state = run_dir.load_run(workdir, choice)
+  config, _, dataset, generator, _, state = run_dir.load_run(workdir, choice)
   labels = class_labels(config, requested_labels, num)
   images = draw(generator, state, config, num, seed, labels)
+  if images.ndim == 2:  # A mixture run's points.
+    write_points(out, png, images * dataset.scale, dataset)
+    return {"step": int(state.step), "ema": isinstance(state.g_ema, dict), "png": png,
+            "shape": images.shape}
   num_classes = networks.num_classes(config)
   # Default labels cycle 0..K-1: then each grid column is one class.
   rows = (math.ceil(min(num, GRID_MAX) / num_classes)

@@ -13,11 +13,9 @@ of every process.
 """
 
 import glob
-import importlib.util
 import os
 import re
 import sys
-import traceback
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -25,8 +23,7 @@ from ml_collections import config_flags
 from experiments import cli
 from gan_jax import determinism
 
-_CONFIG_DIR = os.path.join(os.path.dirname(__file__), "configs")
-_DEFAULT_CONFIG = os.path.join(_CONFIG_DIR, "default.py")
+_DEFAULT_CONFIG = os.path.join(cli.CONFIG_DIR, "default.py")
 
 # The argv the config flag reads its --config.KEY overrides from: filled by
 # _parse_flags once it has checked them (config_flags would otherwise read
@@ -58,7 +55,7 @@ def _config_name() -> str:
 def _configs_help() -> str:
   """The configs in experiments/configs with the first line of each docstring."""
   lines = ["Configs (--config experiments/configs/NAME.py):"]
-  for path in sorted(glob.glob(os.path.join(_CONFIG_DIR, "*.py"))):
+  for path in sorted(glob.glob(os.path.join(cli.CONFIG_DIR, "*.py"))):
     name = os.path.splitext(os.path.basename(path))[0]
     if name.startswith("_"):
       continue
@@ -81,43 +78,6 @@ def _config_path(argv: list[str]) -> tuple[list[str], str]:
     if arg == "--":
       break
   return [argv[0], f"--config={_DEFAULT_CONFIG}", *argv[1:]], _DEFAULT_CONFIG
-
-
-def load_config_file(path: str):
-  """``get_config()`` of the config file ``path`` (``FILE[:ARG]``); one-line errors.
-
-  Raises:
-    UserError: the file is missing, does not parse, fails, or has no get_config.
-  """
-  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  filename, *args = path.split(":", 1)
-  if not os.path.isfile(filename):
-    raise UserError(f"config file {filename!r} does not exist; the configs in "
-                    f"{os.path.relpath(_CONFIG_DIR)}: {', '.join(_config_names())}")
-  try:
-    spec = importlib.util.spec_from_file_location("config_file", filename)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not callable(getattr(module, "get_config", None)):
-      raise UserError(f"config file {filename!r} has no get_config() function")
-    return module.get_config(*args)
-  except SyntaxError as e:
-    raise UserError(f"config file {filename!r} does not parse: {e.msg} at line {e.lineno}"
-                    ) from None
-  except UserError:
-    raise
-  except Exception as e:  # pylint: disable=broad-except  (any error of the user's code)
-    here = [f for f in traceback.extract_tb(e.__traceback__)
-            if os.path.abspath(f.filename) == os.path.abspath(filename)]
-    where = f" at line {here[-1].lineno}" if here else ""
-    raise UserError(f"config file {filename!r} failed{where}: {type(e).__name__}: "
-                    f"{(str(e).splitlines() or [''])[0]}") from None
-
-
-def _config_names() -> list[str]:
-  return sorted(os.path.splitext(os.path.basename(p))[0]
-                for p in glob.glob(os.path.join(_CONFIG_DIR, "*.py"))
-                if not os.path.basename(p).startswith("_"))
 
 
 def _check_overrides(config, argv: list[str]) -> None:
@@ -149,7 +109,7 @@ def _parse_flags(argv):
   cli.exit_on_help(argv, _configs_help())
   argv, path = _config_path(list(argv))
   try:
-    _check_overrides(load_config_file(path), argv)
+    _check_overrides(cli.load_config_file(path), argv)
   except UserError as e:
     cli.fail(str(e))
   _CONFIG_ARGV[:] = argv

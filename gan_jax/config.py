@@ -14,7 +14,7 @@ from typing import Any, Callable
 import ml_collections
 
 from gan_jax import (augment, data, evaluation, features, games, losses, networks, optimizers,
-                     regularizers, schedules)
+                     regularizers, schedules, train_step)
 from gan_jax.networks import layers
 from gan_jax.errors import UserError, did_you_mean
 from gan_jax.registry import parse_imports
@@ -90,6 +90,7 @@ _SCHEMA: dict[str, tuple[Check, Any]] = {
     "adam_b1": _float(lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "adam_b2": _float(lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "batch_size": _int(1),
+    "parallelism": _name(lambda: list(train_step.PARALLELISM)),
     "d_steps_per_g_step": _int(1),
     "num_steps": _int(1),
     "steps_per_call": _int(1),
@@ -144,13 +145,14 @@ _SCHEMA: dict[str, tuple[Check, Any]] = {
 RESUMABLE_KEYS = frozenset({"num_steps", "log_every", "eval_every", "sample_every",
                             "checkpoint_every", "keep_checkpoints", "progress_bar",
                             "steps_per_call", "eval_classifier_cache_dir",
-                            "eval_inception_weights", "best_metric", "best_mode"})
+                            "eval_inception_weights", "best_metric", "best_mode",
+                            "parallelism"})
 
 
 # Keys added after checkpoints began to store their config, with the value
 # every run before them had: a stored config without one ran with it, so
 # such runs still resume (and the value is left out of fingerprints).
-LATER_KEYS = {"image_channels": 0, "imports": ""}
+LATER_KEYS = {"image_channels": 0, "imports": "", "parallelism": "pmap"}
 
 
 def resumable_keys(values: dict) -> frozenset:

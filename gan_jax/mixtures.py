@@ -17,6 +17,7 @@ metric always agree.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import jax
@@ -68,6 +69,65 @@ def sample_mixture(key: jax.Array, modes: jax.Array, std: float, n: int) -> jax.
 def sample(key: jax.Array, mixture: Mixture, n: int) -> jax.Array:
   """``sample_mixture`` for a ``Mixture``."""
   return sample_mixture(key, mixture.modes, mixture.std, n)
+
+
+PREFIX = "mixture:"
+
+
+@dataclasses.dataclass(frozen=True)
+class MixtureData:
+  """A mixture as a run's data source (``config.dataset = "mixture:NAME"``).
+
+  Training draws fresh points on the device at every step (no finite data
+  set), divided by ``scale``, the largest mode coordinate, so that the
+  networks see data in [-1, 1] as they see images; samples are multiplied
+  back by ``scale`` before they are evaluated or plotted.
+
+  Attributes:
+    name: the ``config.dataset`` string.
+    mixture: the distribution.
+  """
+
+  name: str
+  mixture: Mixture
+  labels = None
+  eval_images = None
+
+  @property
+  def scale(self) -> float:
+    """The largest coordinate of any mode (1 for the ring, 4 for the grid)."""
+    return float(np.max(np.abs(self.mixture.modes)))
+
+  @property
+  def image_shape(self) -> tuple[int]:
+    """The shape of one example: a point."""
+    return (int(self.mixture.modes.shape[1]),)
+
+  @property
+  def device_bytes(self) -> int:
+    return int(self.mixture.modes.size * 4)
+
+  def device_arrays(self, with_labels: bool) -> dict:
+    del with_labels  # Checked by gan_jax.config.check_data: a mixture has no labels.
+    return {"modes": np.asarray(self.mixture.modes / self.scale, np.float32),
+            "std": np.float32(self.mixture.std / self.scale)}
+
+  @staticmethod
+  def draw_batch(data, key, d_steps, global_batch, offset, local_batch):
+    """Fresh points from ``key`` (see ``gan_jax.train_step.make_train_loop``)."""
+    points = sample_mixture(key, data["modes"], data["std"], d_steps * global_batch)
+    points = points.reshape(d_steps, global_batch, -1)
+    return {"image": jax.lax.dynamic_slice_in_dim(points, offset, local_batch, axis=1)}
+
+  def describe(self) -> str:
+    """'25 Gaussians in 2-D (std 0.05), fresh points every step, scaled by 1/4'."""
+    return (f"{self.mixture.modes.shape[0]} Gaussians in {self.image_shape[0]}-D "
+            f"(std {self.mixture.std:g}), fresh points every step, scaled by 1/{self.scale:g}")
+
+
+def load(name: str) -> MixtureData:
+  """The data source of ``config.dataset = "mixture:NAME"``."""
+  return MixtureData(name, get(name[len(PREFIX):]))
 
 
 _REGISTRY: Registry[Mixture] = Registry("mixture")

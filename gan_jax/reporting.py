@@ -35,6 +35,43 @@ def save_png(path: str, grid: np.ndarray) -> None:
   os.replace(tmp, path)
 
 
+def _agg_figure(size: tuple[float, float], dpi: int):
+  """A matplotlib figure on its own Agg canvas: no pyplot, so a notebook's backend is kept."""
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=size, dpi=dpi)
+  FigureCanvasAgg(fig)
+  return fig
+
+
+def mixture_figure(points: np.ndarray, modes: np.ndarray, d_prob: Optional[np.ndarray],
+                   lim: float, title: str) -> np.ndarray:
+  """A 2-D run's samples over the discriminator's landscape, as uint8 RGB [h, w, 3].
+
+  Args:
+    points: generated points [N, 2].
+    modes: the mixture's means [K, 2] (yellow crosses).
+    d_prob: sigmoid(D) on a square grid over [-lim, lim]^2, [R, R] with rows
+      along y (red: D says real), or None (no landscape).
+    lim: half-width of the square shown.
+    title: the figure's title.
+  """
+  fig = _agg_figure((4.6, 4), 80)
+  ax = fig.add_subplot()
+  if d_prob is not None:
+    image = ax.imshow(d_prob, origin="lower", extent=(-lim, lim, -lim, lim), cmap="RdBu_r",
+                      vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="D(x)")
+  ax.scatter(points[:, 0], points[:, 1], s=1, c="k", alpha=0.5)
+  ax.scatter(modes[:, 0], modes[:, 1], s=20, c="yellow", marker="x")
+  ax.set_xlim(-lim, lim)
+  ax.set_ylim(-lim, lim)
+  ax.set_title(title, fontsize=8)
+  fig.tight_layout()
+  fig.canvas.draw()
+  return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
 class MetricsLog:
   """Appends one JSON object per line to ``metrics.jsonl`` and mirrors it to TensorBoard.
 
@@ -120,12 +157,9 @@ def read_jsonl(path: str) -> list[dict]:
 
 def plot_curves(records: Iterable[dict], keys: Iterable[str], path: str) -> None:
   """Plots the given metrics against step into a PNG."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
   records = list(records)
-  fig, ax = plt.subplots(figsize=(7, 4))
+  fig = _agg_figure((7, 4), 100)
+  ax = fig.add_subplot()
   for key in keys:
     points = [(r["step"], r[key]) for r in records if key in r]
     if points:
@@ -135,6 +169,5 @@ def plot_curves(records: Iterable[dict], keys: Iterable[str], path: str) -> None
   ax.legend()
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  fig.savefig(path + ".tmp.png", dpi=100)
-  plt.close(fig)
+  fig.savefig(path + ".tmp.png")
   os.replace(path + ".tmp.png", path)

@@ -17,7 +17,8 @@ Workdir layout::
   checkpoints/N/       orbax checkpoints (every checkpoint_every steps, at the end)
   checkpoints/best/N/  the best checkpoint by eval/<config.best_metric> so far
                        (config.best_mode); never deleted by keep_checkpoints
-  summary.json         final step, params_sha256, losses, best: {step, metric,
+  summary.json         final step, params_sha256, losses, the final evaluation (and a
+                       mixture run's modes, high_quality, reverse_kl), best: {step, metric,
                        value}, timing (wall_s over every invocation, wall_s_last), warnings
   .lock                the pid of the run in it now (gan_jax.workdir; removed at the end)
 
@@ -45,7 +46,7 @@ from absl import logging
 
 from gan_jax import augment as augment_lib
 from gan_jax import checkpoint, config as config_lib, data, determinism, evaluation, games, losses
-from gan_jax import networks, optimizers
+from gan_jax import mixtures, networks, optimizers
 from gan_jax import regularizers, reporting, schedules
 from gan_jax import state as state_lib
 from gan_jax import train_step as train_step_lib
@@ -53,7 +54,7 @@ from gan_jax import vae
 from gan_jax import workdir as workdir_lib
 from gan_jax.errors import Interrupted, NonFiniteError, UserError
 
-PMAP_AXIS = "batch"
+BATCH_AXIS = "batch"  # The data-parallel axis of the collectives (shard_map or pmap).
 NUM_SAMPLE_IMAGES = 64
 # Metrics shown in the progress bar, the non-finite error and losses.png
 # (those a run reports: d_loss/g_loss for a GAN, loss for the VAE).
@@ -133,11 +134,16 @@ def _signals_to_flag():
 
 
 class _MetricsWindow:
-  """Device-side step metrics since the last log step, fetched only when read."""
+  """Device-side step metrics since the last log step, fetched only when read.
 
-  def __init__(self, replicated: bool):
+  ``to_host`` copies one call's metrics to host numpy arrays: ``jax.device_get``
+  on one device, else the first local device's copy (every device's is the
+  same: the step averaged them).
+  """
+
+  def __init__(self, to_host):
     self._pending = []
-    self._replicated = replicated
+    self._to_host = to_host
 
   def add(self, metrics: dict) -> None:
     self._pending.append(metrics)
@@ -146,10 +152,8 @@ class _MetricsWindow:
     """Stacks the window on the host ([steps] arrays) and empties it."""
     if not self._pending:
       return None
-    host = jax.device_get(self._pending)
+    host = [self._to_host(m) for m in self._pending]
     self._pending = []
-    if self._replicated:  # pmean made every device's copy equal.
-      host = [jax.tree.map(lambda m: m[0], h) for h in host]
     return {k: np.concatenate([h[k] for h in host]) for k in host[0]}
 
 
@@ -262,6 +266,8 @@ COMPETITIVE_OPTIMIZERS = ("cgd", "acgd")
 def _input_warnings(config: ml_collections.ConfigDict, dataset: data.Dataset) -> list[str]:
   """One line for each suspicious but legal setting of a run on ``dataset``."""
   out = []
+  if not isinstance(dataset, data.Dataset):  # Fresh points every step: no finite data set.
+    return out
   if config.batch_size > len(dataset.images):
     out.append(f"config.batch_size={config.batch_size} is larger than the data set "
                f"({len(dataset.images)} images): each batch repeats images")
@@ -287,23 +293,26 @@ def _classifier_warning(info: dict) -> list[str]:
           f"{MIN_CLASSIFIER_ACCURACY}: its FID, KID and class metrics are unreliable"]
 
 
-def _compiled_loop(config: ml_collections.ConfigDict, generator, discriminator,
+def _compiled_loop(config: ml_collections.ConfigDict, generator, discriminator, dataset,
                    axis: Optional[str]):
-  """``steps_per_call`` train steps in one compiled call (pmapped over ``axis`` if set)."""
+  """``steps_per_call`` train steps in one compiled call (data-parallel over ``axis`` if set)."""
   step_fn = make_step(config, generator, discriminator, axis)
   return train_step_lib.compile_train_loop(
       train_step_lib.make_train_loop(
           step_fn, global_batch=config.batch_size, d_steps=config.d_steps_per_g_step,
-          steps_per_call=config.steps_per_call, axis_name=axis),
-      pmap_axis=axis)
+          steps_per_call=config.steps_per_call, axis_name=axis, draw_batch=dataset.draw_batch),
+      axis_name=axis, parallelism=config.parallelism)
 
 
-def _sample_writer(config: ml_collections.ConfigDict, generator, sample_key: jax.Array,
-                   workdir: str, log: reporting.MetricsLog):
+def _sample_writer(config: ml_collections.ConfigDict, generator, discriminator, dataset,
+                   sample_key: jax.Array, workdir: str, log: reporting.MetricsLog):
   """A function (state, step) -> None that saves a grid from one fixed batch of latents.
 
-  A conditional run's grid has one class per row.
+  A conditional run's grid has one class per row; a run on a mixture draws
+  its points over the discriminator's landscape instead.
   """
+  if isinstance(dataset, mixtures.MixtureData):
+    return _mixture_writer(config, generator, discriminator, dataset, sample_key, workdir, log)
   num_classes = networks.num_classes(config)
   labels, rows, count = None, None, NUM_SAMPLE_IMAGES
   if num_classes:
@@ -317,6 +326,36 @@ def _sample_writer(config: ml_collections.ConfigDict, generator, sample_key: jax
     grid = reporting.image_grid(images, rows=rows)
     reporting.save_png(_sample_path(workdir, step), grid)
     log.image("samples", step, grid)
+
+  return write
+
+
+# Points drawn in a mixture run's samples PNG, and its landscape's resolution.
+NUM_SAMPLE_POINTS = 1000
+LANDSCAPE_RESOLUTION = 120
+
+
+def _mixture_writer(config: ml_collections.ConfigDict, generator, discriminator,
+                    source: mixtures.MixtureData, sample_key: jax.Array, workdir: str,
+                    log: reporting.MetricsLog):
+  """The sample writer of a mixture run: fixed points over sigmoid(D) on a grid."""
+  fixed_z = train_step_lib.latents(sample_key, NUM_SAMPLE_POINTS, config.latent_dim)
+  lim = 1.5 * source.scale  # The farthest mode, and half as much again around it.
+  axis = np.linspace(-lim, lim, LANDSCAPE_RESOLUTION, dtype=np.float32)
+  xs, ys = np.meshgrid(axis, axis, indexing="xy")
+  grid_points = np.stack([xs.ravel(), ys.ravel()], axis=1) / source.scale
+  sample = jax.jit(functools.partial(train_step_lib.generate, generator))
+  landscape = jax.jit(lambda variables: jax.nn.sigmoid(discriminator.apply(variables,
+                                                                           grid_points)))
+
+  def write(s: state_lib.GANState, step: int) -> None:
+    points = np.asarray(sample(state_lib.generator_variables(s), fixed_z)) * source.scale
+    prob = np.asarray(landscape(state_lib.discriminator_variables(s)))
+    figure = reporting.mixture_figure(
+        points, source.mixture.modes, prob.reshape(LANDSCAPE_RESOLUTION, LANDSCAPE_RESOLUTION),
+        lim, f"{source.name}, step {step}")
+    reporting.save_png(_sample_path(workdir, step), figure)
+    log.image("samples", step, figure)
 
   return write
 
@@ -356,7 +395,7 @@ def progress_line(step: int, num_steps: int, record: dict) -> str:
 
 def eval_line(step: int, values: dict, best: Optional[dict]) -> str:
   """'eval step 10000: fid 24.9  kid 0.021 ...' and whether it is the best checkpoint now."""
-  shown = "  ".join(f"{k} {values[k]:.4g}" for k in ("fid", "kid", "precision", "recall")
+  shown = "  ".join(f"{k} {values[k]:.4g}" for k in ("fid", "kid", "precision", "recall", *evaluation.MIXTURE_METRICS)
                     if k in values)
   mark = f"  (best {best['metric']} so far)" if best is not None and best["step"] == step else ""
   return f"eval step {step}: {shown}{mark}"
@@ -433,7 +472,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
     logging.warning("XLA_FLAGS lacks %s=true: this GPU run's parameters will not be bit-"
                     "reproducible (see gan_jax.determinism)", determinism.FLAG)
   if is_primary:
-    print(f"data: {config.dataset}: {data.describe(dataset)}", flush=True)
+    print(f"data: {config.dataset}: {dataset.describe()}", flush=True)
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config_lib.to_json(config))
@@ -447,17 +486,21 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
 
   data_key, sample_key, eval_key = _run_keys(config.seed)
   replicated = jax.device_count() > 1
-  images = dataset.images
-  labels = dataset.labels if networks.num_classes(config) else None
-  if replicated:
-    state, images, labels, data_key = train_step_lib.replicate((state, images, labels, data_key))
+  source = dataset.device_arrays(with_labels=bool(networks.num_classes(config)))
+  if replicated and config.parallelism == "pmap":  # Inputs with a leading device axis.
+    state, source, data_key = train_step_lib.replicate((state, source, data_key))
     unreplicate = train_step_lib.unreplicate
+  elif replicated:
+    mesh = train_step_lib.data_mesh(BATCH_AXIS)
+    state, source, data_key = train_step_lib.put_replicated((state, source, data_key), mesh)
+    unreplicate = train_step_lib.local_copy
   else:  # Put the data set on the device once: the loop draws batches from it there.
     # The state too (a new one holds Python ints, a restored one numpy
     # arrays), so no loop call copies anything to the device.
-    state, images, labels = jax.device_put((state, images, labels))
+    state, source = jax.device_put((state, source))
     unreplicate = lambda s: s
-  loop = _compiled_loop(config, generator, discriminator, PMAP_AXIS if replicated else None)
+  loop = _compiled_loop(config, generator, discriminator, dataset,
+                        BATCH_AXIS if replicated else None)
   evaluate = (evaluation.make_evaluator(
       config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key)
               if config.eval_every and is_primary else None)
@@ -467,9 +510,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
   for warning in warnings if is_primary else []:
     logging.warning("%s", warning)
   log = reporting.MetricsLog(workdir, start_step, enabled=is_primary)
-  write_samples = _sample_writer(config, generator, sample_key, workdir, log)
+  write_samples = _sample_writer(config, generator, discriminator, dataset, sample_key, workdir,
+                                 log)
 
-  window = _MetricsWindow(replicated)
+  window = _MetricsWindow(unreplicate if replicated else jax.device_get)
   last_checkpoint = mngr.latest_step()
   since, last_record, last_eval = (time.time(), start_step), {}, {}
   step = start_step
@@ -480,7 +524,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
   try:
     with _signals_to_flag() as received:
       while step < config.num_steps:
-        state, metrics = loop(state, images, data_key, labels)
+        state, metrics = loop(state, source, data_key)
         window.add(metrics)  # Stays on the device until a log step.
         step += config.steps_per_call
         progress.update(config.steps_per_call)
@@ -534,6 +578,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
       "params_sha256": state_lib.params_sha256(final),
       **{k: last_record[k] for k in LOSS_KEYS if k in last_record},
       **{"eval/" + k: v for k, v in last_eval.items()},
+      # A mixture run's result, also at the top (experiments.mog_table reads it).
+      **{k: last_eval[k] for k in evaluation.MIXTURE_METRICS if k in last_eval},
       **({"eval_info": evaluate.info} if evaluate is not None else {}),
       "best": None if best is None else {k: best[k] for k in ("step", "metric", "value")},
       "warnings": warnings,

@@ -4,7 +4,7 @@
 ``d_steps`` discriminator updates (one per slice of ``batch["image"]``, shape
 [d_steps, B, H, W, C] in [-1, 1]; a conditional run also has
 ``batch["label"]``, [d_steps, B] int32) then one generator update. With an
-``axis_name`` it is the per-device body of a ``jax.pmap``: gradients and
+``axis_name`` it is the per-device body of a ``jax.shard_map`` (or ``jax.pmap``): gradients and
 metrics are averaged across devices with ``lax.pmean``, and batch norm in a
 module with an ``axis_name`` field computes its statistics over all devices.
 
@@ -23,7 +23,9 @@ Gradient clipping lives in the players' optax chains (``gan_jax.optimizers``).
 ``make_train_loop`` fuses ``steps_per_call`` steps into one ``lax.scan`` that
 also draws the batches (and labels) from a data set held on the device, so
 the Python loop runs once per call, not once per step. ``compile_train_loop``
-jit- or pmap-compiles it with the state donated.
+compiles it with the state donated: ``jax.jit`` on one device, ``jax.shard_map``
+over a mesh of every device (the default) or ``jax.pmap``; in both
+data-parallel forms the step's ``axis_name`` collectives do the averaging.
 
 Randomness: step ``s`` uses ``k = fold_in(state.rng, s)`` for its latents and
 ``fold_in(data_key, s)`` for its batch indices. Latent ``j`` of the *global*
@@ -50,7 +52,7 @@ import optax
 from gan_jax import augment as augment_lib
 from gan_jax import losses as losses_lib
 from gan_jax import regularizers
-from gan_jax.data import to_float
+from gan_jax.data import draw_image_batch
 from gan_jax.games import GameOptimizer
 from gan_jax.state import GANState
 
@@ -452,8 +454,15 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module, loss: los
   return train_step if game is None else game_step
 
 
+# draw_batch(data, key, d_steps, global_batch, offset, local_batch) -> batch:
+# the rows offset..offset+local_batch of a [d_steps, global_batch] draw from
+# ``key`` (a batch for ``train_step``, leading axes [d_steps, local_batch]).
+BatchDraw = Callable[[dict, jax.Array, int, int, jax.Array, int], Batch]
+
+
 def make_train_loop(train_step: TrainStep, *, global_batch: int, d_steps: int,
-                    steps_per_call: int, axis_name: Optional[str] = None):
+                    steps_per_call: int, axis_name: Optional[str] = None,
+                    draw_batch: BatchDraw = draw_image_batch):
   """Fuses ``steps_per_call`` steps, batches drawn on the device, into one scan.
 
   Args:
@@ -462,30 +471,25 @@ def make_train_loop(train_step: TrainStep, *, global_batch: int, d_steps: int,
     d_steps: discriminator steps per generator step.
     steps_per_call: generator steps per call.
     axis_name: the pmap axis, or None.
+    draw_batch: how step s's batch comes from the data and
+      ``fold_in(data_key, s)``: ``draw_image_batch`` (a data set on the
+      device) or a data source's own (e.g. ``gan_jax.mixtures``' sampler).
 
   Returns:
-    ``loop(state, images, data_key, labels=None) -> (state, metrics)`` where
-    ``images`` is the whole uint8 data set [N, H, W, C], ``labels`` its int32
-    labels [N] for a conditional run (gathered with the same indices into
-    ``batch["label"]``), and every metric has a leading [steps_per_call]
-    axis. ``metrics["step"]`` holds each step's index.
+    ``loop(state, data, data_key) -> (state, metrics)`` where ``data`` is the
+    source's device arrays (for images ``{"image": uint8 [N, H, W, C]}`` and,
+    for a conditional run, ``"label"``), and every metric has a leading
+    [steps_per_call] axis. ``metrics["step"]`` holds each step's index.
   """
 
-  def loop(state: GANState, images: jax.Array, data_key: jax.Array,
-           labels: Optional[jax.Array] = None):
+  def loop(state: GANState, data: dict, data_key: jax.Array):
     num_devices = 1 if axis_name is None else jax.lax.psum(1, axis_name)
     local_batch = global_batch // num_devices
 
     def body(state, _):
-      # Every device draws the same global indices and keeps its own slice.
-      idx = jax.random.randint(jax.random.fold_in(data_key, state.step),
-                               (d_steps, global_batch), 0, images.shape[0])
-      idx = jax.lax.dynamic_slice_in_dim(idx, _batch_offset(axis_name, local_batch),
-                                         local_batch, axis=1)
       step = state.step
-      batch = {"image": to_float(images[idx])}
-      if labels is not None:
-        batch["label"] = labels[idx].astype(jnp.int32)
+      batch = draw_batch(data, jax.random.fold_in(data_key, step), d_steps, global_batch,
+                         _batch_offset(axis_name, local_batch), local_batch)
       state, metrics = train_step(state, batch)
       return state, dict(metrics, step=step)
 
@@ -513,8 +517,58 @@ def unreplicate(tree):
   return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data)[0], tree)
 
 
-def compile_train_loop(loop, *, pmap_axis: Optional[str]):
-  """jit (one device) or pmap (all local devices) with the state donated."""
-  if pmap_axis is None:
+PARALLELISM = ("shard_map", "pmap")
+
+
+def data_mesh(axis_name: str) -> jax.sharding.Mesh:
+  """A 1-D mesh of every device of every process, its axis the batch's."""
+  return jax.sharding.Mesh(np.array(jax.devices()), (axis_name,))
+
+
+def put_replicated(tree, mesh: jax.sharding.Mesh):
+  """Every leaf as one global array with a full copy on each device of ``mesh`` (shard_map's input).
+
+  Built from each process's own copy of the host values (they must agree), so
+  it works the same with one process and with several.
+  """
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+  def put(x):
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+  return jax.tree.map(put, tree)
+
+
+def local_copy(tree):
+  """A replicated global tree's copy on this process's first device, as host numpy arrays."""
+  return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data), tree)
+
+
+def compile_train_loop(loop, *, axis_name: Optional[str], parallelism: str = "shard_map"):
+  """The loop compiled with the state donated: on one device, or data-parallel over all.
+
+  Args:
+    loop: from ``make_train_loop`` (with the same ``axis_name``).
+    axis_name: None for one device; else the batch axis of the collectives.
+    parallelism: with an axis: "shard_map" (``jax.shard_map`` over
+      ``data_mesh``; inputs from ``put_replicated``) or "pmap" (``jax.pmap``
+      over the local devices; inputs from ``replicate``, a leading device
+      axis).
+
+  Returns:
+    The compiled ``loop(state, data, data_key) -> (state, metrics)``.
+  """
+  if axis_name is None:
     return jax.jit(loop, donate_argnums=(0,))
-  return jax.pmap(loop, axis_name=pmap_axis, donate_argnums=(0,))
+  if parallelism == "pmap":
+    return jax.pmap(loop, axis_name=axis_name, donate_argnums=(0,))
+  if parallelism != "shard_map":
+    raise ValueError(f"unknown parallelism {parallelism!r}; known: {', '.join(PARALLELISM)}")
+  spec = jax.sharding.PartitionSpec()
+  # Every input and output is replicated: each device takes its own slice of
+  # the batch inside the loop, and gradients and metrics are averaged over the
+  # axis there, so the devices' outputs agree (not checked: check_vma=False).
+  per_device = jax.shard_map(loop, mesh=data_mesh(axis_name), in_specs=spec, out_specs=spec,
+                             check_vma=False)
+  return jax.jit(per_device, donate_argnums=(0,))

@@ -1,17 +1,23 @@
-"""The 2-D mixture benchmark: samplers, networks, experiments.mog end to end."""
+"""The 2-D mixture benchmark: samplers, networks, mixture runs through the engine, the table."""
 
-import dataclasses
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import run_python
-from experiments import mog
-from gan_jax import games, mixtures, regularizers, train_step
+from conftest import ROOT, run_python
+from experiments import mog_table
+from experiments.configs import mog_grid, mog_ring
+from gan_jax import config as config_lib, data, games, mixtures, train
+from gan_jax.errors import UserError
 from gan_jax.metrics import mode_coverage
 from gan_jax.networks import toy2d
 
@@ -79,177 +85,190 @@ def test_packed_discriminator_judges_packs_and_repeats_their_logits():
 
 
 # ----------------------------------------------------------------------------
-# Settings.
+# The mixture as a data source.
 
 
-def test_every_optimizer_has_valid_default_settings():
-  assert mog.optimizer_names() == ["adam"] + games.names()
-  for name in mog.optimizer_names():
-    for variant in mog.VARIANTS:
-      mog.check_settings(name, mog.default_settings(name, variant), mog.DATASETS)
-  sharp, row = mog.default_settings("adam", "sharp"), mog.SETTINGS["adam"]
-  assert sharp.steps == {name: 2 * steps for name, steps in row.steps.items()}
-  assert (sharp.negative_slope, sharp.batch, sharp.hparams) == (0.0, 512, row.hparams)
-  assert mog.default_settings("adam", "default") == row
-  converging = mog.default_settings("extra_adam", "r1_ema")
-  assert (converging.regularizer, converging.ema_decay, converging.lr_schedule) == (
-      "r1", 0.999, ((0.0, 1.0),))
-  assert mog.step_options(converging).regularizer is regularizers.r1_penalty
-  assert mog.default_settings("cgd").loss == "minimax"
-  assert mog.default_settings("acgd").loss == "minimax"
+def test_mixture_source_draws_fresh_scaled_points_and_slices_them_per_device():
+  source = data.load("mixture:grid")
+  assert source.image_shape == (2,) and source.scale == 4.0 and source.labels is None
+  arrays = source.device_arrays(with_labels=False)
+  key = jax.random.PRNGKey(0)
+  whole = source.draw_batch(arrays, key, 2, 64, 0, 64)["image"]
+  assert whole.shape == (2, 64, 2) and float(jnp.max(jnp.abs(whole))) < 1.1  # Scaled by 1/4.
+  stats = mode_coverage.mixture_mode_stats(np.asarray(whole).reshape(-1, 2) * 4.0,
+                                           source.mixture.modes, source.mixture.std)
+  assert stats["high_quality"] > 0.95
+  # A device's slice is its rows of the global draw.
+  part = source.draw_batch(arrays, key, 2, 64, 16, 16)["image"]
+  np.testing.assert_array_equal(part, whole[:, 16:32])
+  other = source.draw_batch(arrays, jax.random.PRNGKey(1), 2, 64, 0, 64)["image"]
+  assert not np.allclose(whole, other)
 
 
-def test_learning_rate_schedule():
-  hparams = {"inner": "extra_adam", "k": 5,
-             "inner_hparams": {"lr_x": 1e-3, "lr_y": 2e-3, "b1": 0.5}}
-  scaled = mog.scale_learning_rates(hparams, 0.1)
-  assert scaled["k"] == 5 and scaled["inner_hparams"]["b1"] == 0.5
-  assert scaled["inner_hparams"]["lr_y"] == pytest.approx(2e-4)
-  assert mog.scale_learning_rates({"lr": 0.1, "unroll_lr": None}, 0.5) == {
-      "lr": 0.05, "unroll_lr": None}
-  settings = dataclasses.replace(mog.default_settings("adam"),
-                                 lr_schedule=((0.0, 1.0), (0.6, 0.1)))
-  assert mog.lr_phases(settings, 1000) == [(0, 600, 1.0), (600, 1000, 0.1)]
+@pytest.mark.parametrize("name,message", [
+    ("mixture:spiral", "no mixture 'spiral'; known mixtures: grid, ring"),
+    ("mixture", "unknown dataset 'mixture'; allowed: images:DIR, mixture:NAME"),
+])
+def test_unknown_mixture_is_refused(name, message):
+  with pytest.raises(UserError, match=message):
+    data.check_name(name)
+
+
+@pytest.mark.parametrize("module", [mog_grid, mog_ring])
+def test_every_optimizer_config_is_valid(module):
+  assert set(mog_grid.OPTIMIZERS) == {"adam", *games.names()}
+  for name in mog_grid.OPTIMIZERS:
+    config = module.get_config(name)
+    config_lib.validate(config)
+    config_lib.check_data(config, (2,), None)
+    assert config.game_optimizer == ("none" if name == "adam" else name)
+  assert module.get_config().game_optimizer == mog_grid.BEST
+  with pytest.raises(UserError, match="'rmsprop' is not an optimizer with settings here"):
+    module.get_config("rmsprop")
+  assert mog_ring.get_config("adam").num_steps * 2 == mog_grid.get_config("adam").num_steps
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"model": "mlp"}, "model 'mlp' needs [H, W, C] images, got examples of shape (2,)"),
+    ({"image_size": 32}, "config.image_size=32 does not apply to dataset 'mixture:grid'"),
+])
+def test_mixture_with_image_settings_is_refused(tmp_path, overrides, message):
+  config = mog_grid.get_config("adam")
+  config.update(overrides)
+  with pytest.raises(UserError, match=re.escape(message)):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+
+
+def _tiny(optimizer, **overrides):
+  config = mog_grid.get_config(optimizer)
+  config.update(dict(num_steps=20, steps_per_call=10, log_every=10, eval_every=10,
+                     sample_every=10, checkpoint_every=10, hidden_dims=(16, 16), batch_size=32,
+                     num_eval_samples=500, progress_bar=False, **overrides))
+  return config
 
 
 # ----------------------------------------------------------------------------
-# Training, in process and from the command line.
+# Runs through gan_jax.train.
 
 
-def _tiny(name, **overrides):
-  """Settings for a 20-step run compiled once (one scan length, one phase)."""
-  return dataclasses.replace(mog.default_settings(name), steps={"ring": 20, "grid": 20},
-                             steps_per_call=10, g_hidden=(16, 16), d_hidden=(16, 16), batch=32,
-                             lr_schedule=((0.0, 1.0),), **overrides)
-
-
-@pytest.mark.parametrize("name,overrides", [
-    ("cgd", {}),
-    # Lookahead's state aliases the parameters at init; the donated loop must cope.
-    ("lookahead", {"hparams": {"inner": "simultaneous_gda",
-                               "inner_hparams": {"lr_x": 0.05, "lr_y": 0.05}}}),
-    ("adam", {"pack": 4}),  # PacGAN's packed discriminator.
-    # Evaluates the weight average; R1 on D.
-    ("extra_adam", {"ema_decay": 0.9, "regularizer": "r1", "regularizer_weight": 1.0}),
-])
-def test_optimizer_trains_and_is_deterministic(name, overrides):
-  settings = _tiny(name, **overrides)
-  first = mog.train("grid", name, 3, settings)
-  again = mog.train("grid", name, 3, settings)  # Reuses the compiled loop.
-  assert first["steps_done"] == 20 and first["finite"]
-  assert int(first["_state"].step) == 20
-  np.testing.assert_array_equal(first["_samples"], again["_samples"])
-  assert first["_samples"].shape == (mog.NUM_EVAL_SAMPLES, 2)
-  if name == "cgd":
-    assert first["final_metrics"]["cg_iterations"] >= 1
-  if settings.regularizer != "none":
-    assert first["final_metrics"]["d_penalty"] > 0
-  state = first["_state"]
-  z = train_step.latents(jax.random.fold_in(jax.random.PRNGKey(3), mog._EVAL),
-                         mog.NUM_EVAL_SAMPLES, settings.latent_dim)
-  raw = np.asarray(first["_generator"].apply(state.g.params, z), np.float64)
-  if settings.ema_decay:
-    averaged = np.asarray(first["_generator"].apply(state.g_ema, z), np.float64)
-    np.testing.assert_array_equal(first["_samples"], averaged)
-    assert not np.allclose(raw, averaged)
-  else:
-    assert state.g_ema == ()
-    np.testing.assert_array_equal(first["_samples"], raw)
-  mog.clear_compiled()
-
-
-def test_end_to_end_run_writes_summary_and_plots(tmp_path, capsys):
-  # In process (the command line's exit status is checked below), with the
-  # default two-phase learning-rate schedule.
-  workdir = tmp_path / "run"
-  status = mog.main(["--dataset", "ring", "--optimizer", "adam", "--seed", "0",
-                     "--workdir", str(workdir), "--steps", "200", "--steps_per_call", "40",
-                     "--pack", "2", "--quiet"])
-  assert status == 0
-  assert capsys.readouterr().out.startswith("ring adam seed 0: ")
-  summary = json.load(open(workdir / "summary.json"))
-  assert summary["dataset"] == "ring" and summary["optimizer"] == "adam"
-  assert summary["seed"] == 0 and summary["steps"] == summary["steps_done"] == 200
-  assert summary["hparams"] == dict(mog.SETTINGS["adam"].hparams)
-  assert summary["settings"]["pack"] == 2  # discriminator.png shows D on packs of copies.
-  assert isinstance(summary["modes"], int) and 0 <= summary["modes"] <= summary["num_modes"] == 8
+@pytest.mark.parametrize("optimizer", ["adam", "cgd", "lookahead"])
+def test_mixture_run_writes_mode_statistics_and_reproduces(tmp_path, optimizer):
+  # Lookahead's state aliases the parameters at init; the donated loop must cope.
+  summary = train.train_and_evaluate(_tiny(optimizer), str(tmp_path / "a"))
+  again = train.train_and_evaluate(_tiny(optimizer), str(tmp_path / "b"))
+  assert summary["params_sha256"] == again["params_sha256"]
+  assert isinstance(summary["modes"], int) and 0 <= summary["modes"] <= 25
   assert 0.0 <= summary["high_quality"] <= 1.0
-  assert summary["reverse_kl"] is None or 0.0 <= summary["reverse_kl"] <= np.log(8) + 1e-9
-  assert summary["wall_s"] > 0 and summary["finite"] is True
-  for name in ("samples.png", "discriminator.png", "metrics.jsonl"):
-    assert os.path.getsize(workdir / name) > 0, name
-  records = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
-  assert [r["step"] for r in records] == [40, 80, 120, 160, 200]
-  assert [r["lr_factor"] for r in records] == [1.0, 1.0, 1.0, 0.1, 0.1]
-  mog.clear_compiled()
+  assert summary["eval/modes"] == summary["modes"]
+  assert summary["eval_info"]["num_fake"] == 500 and summary["eval_info"]["num_modes"] == 25
+  records = [json.loads(line) for line in open(tmp_path / "a" / "metrics.jsonl")]
+  assert [r["step"] for r in records] == [10, 20]
+  assert all("eval/high_quality" in r for r in records)
+  assert records[-1]["d_penalty"] > 0  # The recipe's R1.
+  if optimizer == "cgd":
+    assert records[-1]["cg_iterations"] >= 1
+  pngs = sorted(os.listdir(tmp_path / "a" / "samples"))
+  assert pngs == ["step_000010.png", "step_000020.png"]
+
+
+def test_mixture_run_evaluates_the_weight_average_and_pays_the_penalty(tmp_path):
+  config = _tiny("extra_adam", g_ema_decay=0.9, regularizer_weight=1.0)
+  workdir = str(tmp_path / "run")
+  summary = train.train_and_evaluate(config, workdir)
+  record = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))][-1]
+  assert record["d_penalty"] > 0
+  from gan_jax import checkpoint, evaluation, state as state_lib  # pylint: disable=g-import-not-at-top
+  generator, discriminator, state = train.build(config, (2,))
+  state = checkpoint.restore_latest(checkpoint.manager(workdir, 2, create=False), state,
+                                    config_lib.fingerprinted(config))
+  evaluate = evaluation.make_evaluator(config, generator=generator, discriminator=discriminator,
+                                       dataset=data.load("mixture:grid"),
+                                       key=train._run_keys(config.seed)[2])
+  assert evaluate(state_lib.for_inference(state))["modes"] == summary["modes"]
+  raw = evaluate.generate(state.replace(g_ema=()))
+  averaged = evaluate.generate(state_lib.for_inference(state))
+  assert not np.allclose(raw, averaged)
+
+
+LONG = ("--config.num_steps=3000", "--config.checkpoint_every=100", "--config.log_every=100",
+        "--config.sample_every=0", "--config.eval_every=0", "--config.steps_per_call=50",
+        "--config.hidden_dims=(16,16)", "--config.progress_bar=false")
+
+
+def _cli(workdir):
+  return ["-m", "experiments.train", "--config", "experiments/configs/mog_ring.py:adam",
+          "--workdir", str(workdir), *LONG]
+
+
+def test_mixture_run_resumes_after_sigkill_to_the_same_parameters(tmp_path):
+  reference = subprocess.Popen([sys.executable, *_cli(tmp_path / "ref")], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  workdir = tmp_path / "killed"
+  proc = subprocess.Popen([sys.executable, *_cli(workdir)], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  ckpt, deadline = workdir / "checkpoints", time.time() + 120
+  while not (ckpt.is_dir() and any(d.isdigit() for d in os.listdir(ckpt))):
+    assert time.time() < deadline and proc.poll() is None, "no checkpoint appeared"
+    time.sleep(0.01)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not (workdir / "summary.json").exists()
+  resumed = run_python(_cli(workdir))
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  _, stderr = reference.communicate(timeout=300)
+  assert reference.returncode == 0, stderr[-2000:]
+  summary = json.load(open(workdir / "summary.json"))
+  assert 0 < summary["resumed_from_step"] < 3000
+  assert summary["params_sha256"] == json.load(open(tmp_path / "ref" / "summary.json"))[
+      "params_sha256"]
+
+
+def test_unknown_optimizer_argument_fails_in_one_line(tmp_path):
+  result = run_python(["-m", "experiments.train", "--config",
+                       "experiments/configs/mog_grid.py:nope", "--workdir",
+                       str(tmp_path / "run")], timeout=120)
+  assert result.returncode == 2
+  assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+  assert "'nope' is not an optimizer with settings here; known: adam, " in result.stderr
+  assert not (tmp_path / "run").exists()
+
+
+# ----------------------------------------------------------------------------
+# The table.
+
+TINY_SET = ["--set", "num_steps=20", "--set", "steps_per_call=10", "--set", "eval_every=10",
+            "--set", "sample_every=10", "--set", "checkpoint_every=10", "--set", "log_every=10",
+            "--set", "hidden_dims=(8,8)", "--set", "num_eval_samples=200"]
+
+
+def test_mog_table_runs_through_the_engine_and_reuses_finished_runs(tmp_path, capsys):
+  argv = ["--seeds", "1", "--optimizers", "adam", "--datasets", "ring",
+          "--set", "regularizer=none", *TINY_SET, "--out", str(tmp_path)]
+  assert mog_table.main(argv) == 0
+  runs = [json.loads(line) for line in open(tmp_path / "runs.jsonl")]
+  assert len(runs) == 1 and runs[0]["steps"] == 20 and runs[0]["finite"]
+  workdir = tmp_path / "runs" / "ring" / "adam" / "seed_0"
+  summary = json.load(open(workdir / "summary.json"))
+  assert runs[0]["modes"] == summary["modes"] and runs[0]["wall_s"] == summary["wall_s"]
+  assert json.load(open(workdir / "config.json"))["regularizer"] == "none"
+  text = open(tmp_path / "results.md").read()
+  assert "changed here: regularizer='none'" in text and "| adam | non_saturating | 20 |" in text
+  assert os.path.getsize(tmp_path / "results.png") > 0
+  capsys.readouterr()
+  assert mog_table.main(argv) == 0  # Reused: the same record, nothing retrained.
+  assert "step 10/20" not in capsys.readouterr().out
+  assert [json.loads(line) for line in open(tmp_path / "runs.jsonl")] == runs
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--optimizer", "rmsprop_gda"], "unknown optimizer 'rmsprop_gda'"),
-    (["--dataset", "spiral"], "argument --dataset: invalid choice"),
-    (["--steps", "0"], "steps for ring must be an integer >= 1"),
-    (["--hparams", "{bad"], "--hparams is not valid JSON"),
-    (["--hparams", '{"lr_g": -1}'], "adam: lr_g must be a finite number > 0"),
-    (["--optimizer", "cgd", "--hparams", '{"momentum": 0.9}'],
-     "unknown hyperparameter 'momentum' for game optimizer 'cgd'"),
-    (["--g_hidden", "64,x"], "widths must be comma-separated integers"),
-    (["--loss", "hinge2"], "unknown loss 'hinge2'"),
-    (["--lr_schedule", "0.5:1"], "lr_schedule must start at fraction 0"),
-    (["--pack", "3", "--batch", "64"], "batch must be a multiple of pack, got batch 64 and "
-                                       "pack 3"),
-    (["--pack", "0"], "pack must be an integer >= 1"),
-    (["--ema_decay", "1"], "settings: ema_decay must be a number in [0.0, 1.0), got 1.0"),
-    (["--regularizer", "l2"], "unknown regularizer 'l2'; known: dragan, gp"),
-    (["--regularizer", "r1", "--regularizer_weight", "-1"],
-     "regularizer_weight must be a finite number >= 0, got -1.0"),
-    (["--variant", "blunt"], "unknown variant 'blunt'; known: default, sharp"),
+    (["--optimizers", "rmsprop"], "optimizer 'rmsprop' has no settings in"),
+    (["--set", "no_such_key=1"], "unknown config key 'no_such_key'"),
+    (["--set", "batch_size=0"], "config.batch_size=0 is not allowed"),
 ])
-def test_bad_arguments_fail_in_one_line(tmp_path, capsys, args, message):
-  workdir = tmp_path / "run"
-  base = {"--dataset": "ring", "--optimizer": "adam", "--seed": "0", "--workdir": str(workdir)}
-  for flag, value in zip(args[::2], args[1::2]):
-    base[flag] = value
-  argv = [item for pair in base.items() for item in pair]
-  try:
-    status = mog.main(argv)
-  except SystemExit as e:  # argparse's own errors.
-    status = e.code
+def test_mog_table_bad_arguments_fail_in_one_line(tmp_path, capsys, args, message):
+  with pytest.raises(SystemExit) as e:
+    mog_table.main(["--seeds", "1", "--datasets", "ring", "--out", str(tmp_path / "t"), *args])
   err = capsys.readouterr().err
-  assert status == 2
-  assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
-  assert not workdir.exists()
-
-
-def test_command_line_error_exit_status(tmp_path):
-  workdir = tmp_path / "run"
-  result = run_python(["-m", "experiments.mog", "--dataset", "grid", "--optimizer", "nope",
-                       "--seed", "0", "--workdir", str(workdir)], timeout=120)
-  assert result.returncode == 2
-  assert result.stderr.startswith("error: unknown optimizer 'nope'; known: adam, ")
-  assert result.stderr.count("\n") == 1 and result.stdout == ""
-  assert not workdir.exists()
-
-
-def test_mog_table_runs_a_variant_and_resumes(tmp_path, monkeypatch, capsys):
-  from experiments import mog_table
-  monkeypatch.setitem(mog.SETTINGS, "adam", _tiny("adam"))
-  argv = ["--seeds", "1", "--optimizers", "adam", "--datasets", "ring", "--variant", "sharp",
-          "--out", str(tmp_path)]
-  assert mog_table.main(argv) == 0
-  runs = mog_table.load_runs(str(tmp_path / "runs.jsonl"))
-  assert len(runs) == 1
-  assert runs[0]["steps"] == 40 and runs[0]["settings"]["batch"] == 512  # Sharp: 2x steps.
-  text = open(tmp_path / "results.md").read()
-  assert "changed by the variant 'sharp'" in text and "| adam | non_saturating | 40 |" in text
-  capsys.readouterr()
-  assert mog_table.main(argv) == 0  # Resumes: the stored run is reused, nothing retrained.
-  assert "[1/1]" not in capsys.readouterr().out
-  assert len(mog_table.load_runs(str(tmp_path / "runs.jsonl"))) == 1
-  # A run stored before settings were added (with their defaults) still matches.
-  old = dict(runs[0], settings={k: v for k, v in runs[0]["settings"].items()
-                                if k not in ("pack", "ema_decay", "regularizer")})
-  (tmp_path / "runs.jsonl").write_text(json.dumps(old) + "\n")
-  assert mog_table.main(argv) == 0
-  assert "[1/1]" not in capsys.readouterr().out
-  assert mog_table.main(argv[:-4] + ["--variant", "blunt"]) == 2
-  mog.clear_compiled()
+  assert e.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+  assert message in err and not (tmp_path / "t").exists()

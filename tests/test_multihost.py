@@ -1,4 +1,4 @@
-"""Two local processes (gloo collectives on CPU) train one pmapped run together."""
+"""Two local processes (gloo collectives on CPU) train one run together, shard_mapped or pmapped."""
 
 import json
 import os
@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import ROOT, xla_flags
 from gan_jax import train
@@ -18,13 +19,15 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def test_two_processes_agree_and_match_one_process(tiny_config, tmp_path):
+@pytest.mark.parametrize("parallelism", ["shard_map", "pmap"])
+def test_two_processes_agree_and_match_one_process(tiny_config, tmp_path, parallelism):
   port = _free_port()
   env = dict(os.environ, XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=2"),
              PYTHONUNBUFFERED="1")
   procs = [subprocess.Popen(
       [sys.executable, "-m", "experiments.train", "--config", "experiments/configs/tiny.py",
        "--workdir", str(tmp_path / "multi"), "--config.num_steps=20",
+       f"--config.parallelism={parallelism}",
        "--coordinator_address", f"127.0.0.1:{port}", "--num_processes", "2", "--process_id", str(i)],
       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
            for i in range(2)]

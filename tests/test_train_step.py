@@ -69,18 +69,21 @@ def test_fused_loop_compiles_once_over_calls(setup):
   images = jnp.zeros((32, 28, 28, 1), jnp.uint8)
   key = jax.random.PRNGKey(0)
   for _ in range(3):
-    state, metrics = loop(state, images, key)
+    state, metrics = loop(state, {"image": images}, key)
   assert int(state.step) == 12
   np.testing.assert_array_equal(metrics["step"], [8, 9, 10, 11])
 
 
-def test_pmap_matches_single_device_on_four_cpu_devices():
+def test_shard_map_and_pmap_match_single_device_on_four_cpu_devices():
   result = run_python(["tests/scripts/pmap_equivalence.py"],
                       env_extra={"XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=4"),
                                  "PYTHONPATH": "."})
   assert result.returncode == 0, result.stderr[-3000:]
   import json
-  reports = json.loads(result.stdout.strip().splitlines()[-1])
+  by_setting = json.loads(result.stdout.strip().splitlines()[-1])
+  reports = {f"{name}/{form}": report for name, forms in by_setting.items()
+             for form, report in forms.items()}
+  assert len(reports) == 6  # mlp, zoo, relativistic x shard_map, pmap.
   for name, report in reports.items():
     assert report["devices"] == 4, name
     assert report["steps"] == [3, 3], name
@@ -89,7 +92,8 @@ def test_pmap_matches_single_device_on_four_cpu_devices():
     assert report["metrics_max_diff"] < 1e-4, name
   # The zoo setting: synced BN in G and SN vectors in D move identically too,
   # and the lazy gradient penalty ran inside the pmapped step.
-  zoo = reports["zoo"]
-  assert zoo["stats_collections"] == ["batch_stats", "spectral"]
-  assert zoo["stats_max_change"] > 1e-3 and zoo["stats_max_diff"] < 1e-5
-  assert "d_penalty" in zoo["metric_names"]
+  for form in ("shard_map", "pmap"):
+    zoo = reports[f"zoo/{form}"]
+    assert zoo["stats_collections"] == ["batch_stats", "spectral"]
+    assert zoo["stats_max_change"] > 1e-3 and zoo["stats_max_diff"] < 1e-5
+    assert "d_penalty" in zoo["metric_names"]

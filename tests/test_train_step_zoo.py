@@ -42,7 +42,7 @@ def zoo():
   key = jax.random.PRNGKey(1)
   states, metrics = [state], []
   for _ in range(3):
-    new_state, m = loop(states[-1], images, key, labels)
+    new_state, m = loop(states[-1], {"image": images, "label": labels}, key)
     states.append(new_state)
     metrics.append(jax.tree.map(lambda v: float(v[0]), m))
   return types.SimpleNamespace(config=config, generator=generator, loop=loop, images=images,
@@ -77,8 +77,9 @@ def test_ema_follows_the_generator(zoo):
 
 
 def test_labels_reach_both_players(zoo):
-  _, same = zoo.loop(zoo.states[1], zoo.images, zoo.key, zoo.labels)
-  _, other = zoo.loop(zoo.states[1], zoo.images, zoo.key, (zoo.labels + 1) % 3)
+  _, same = zoo.loop(zoo.states[1], {"image": zoo.images, "label": zoo.labels}, zoo.key)
+  _, other = zoo.loop(zoo.states[1], {"image": zoo.images, "label": (zoo.labels + 1) % 3},
+                      zoo.key)
   assert float(same["d_loss"][0]) == zoo.metrics[1]["d_loss"]  # Deterministic.
   assert float(other["d_loss"][0]) != float(same["d_loss"][0])
 
@@ -106,7 +107,7 @@ def _blow_up_run(**overrides):
   loop = jax.jit(train_step.make_train_loop(train.make_step(config, generator, discriminator),
                                             global_batch=8, d_steps=1, steps_per_call=20))
   images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (32, 6, 6, 1), np.uint8))
-  _, metrics = loop(state, images, jax.random.PRNGKey(0))
+  _, metrics = loop(state, {"image": images}, jax.random.PRNGKey(0))
   norms = np.maximum(np.asarray(metrics["d_grad_norm"]), np.asarray(metrics["g_grad_norm"]))
   return np.where(np.isfinite(norms), norms, np.inf).max()
 
@@ -139,7 +140,7 @@ def test_vae_step_lowers_the_negative_elbo():
                                             global_batch=16, d_steps=1, steps_per_call=60))
   images = np.zeros((64, 6, 6, 1), np.uint8)
   images[::2, 1:5, 2:4] = 255  # Two kinds of images: a bar, or blank.
-  _, metrics = loop(state, jnp.asarray(images), jax.random.PRNGKey(0))
+  _, metrics = loop(state, {"image": jnp.asarray(images)}, jax.random.PRNGKey(0))
   loss = np.asarray(metrics["loss"])
   assert np.all(np.isfinite(loss)) and loss[-10:].mean() < 0.5 * loss[:10].mean()
   np.testing.assert_allclose(loss, metrics["reconstruction"] + metrics["kl"], rtol=1e-5)
@@ -156,7 +157,7 @@ def test_game_optimizer_step_with_stats_penalty_and_ema():
   loop = jax.jit(train_step.make_train_loop(train.make_step(config, generator, discriminator),
                                             global_batch=8, d_steps=1, steps_per_call=2))
   images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (16, 4, 4, 1), np.uint8))
-  new_state, metrics = loop(state, images, jax.random.PRNGKey(0))
+  new_state, metrics = loop(state, {"image": images}, jax.random.PRNGKey(0))
   assert np.all(np.asarray(metrics["finite"]) == 1.0) and int(new_state.step) == 2
   assert any(_leaves_changed(state.d_stats, new_state.d_stats))
   assert any(_leaves_changed(state.g_ema, new_state.g_ema))

@@ -110,6 +110,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.lr_step_boundaries = (0.5, 0.75)  # 'step' only.
   config.lr_step_factor = 0.1  # 'step' only: > 0.
   config.batch_size = 64  # Global: split evenly over all devices.
+  # With several devices (of one or more processes), how the step is spread
+  # over them: 'shard_map' (jax.shard_map over a mesh of every device) or
+  # 'pmap' (the original design; jax.pmap over each process's devices).
+  # The same steps either way, up to float reduction order.
+  config.parallelism = "shard_map"
   config.d_steps_per_g_step = 1
 
   # Length and reporting, in generator steps.

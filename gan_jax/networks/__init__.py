@@ -29,7 +29,7 @@ from typing import Callable, NamedTuple
 import flax.linen as nn
 import ml_collections
 
-from gan_jax.networks import dcgan, layers, mlp, resnet, vae
+from gan_jax.networks import dcgan, layers, mlp, resnet, toy2d, vae
 from gan_jax.registry import Registry
 
 ModuleFactory = Callable[[ml_collections.ConfigDict, tuple[int, ...]], nn.Module]
@@ -72,8 +72,15 @@ def _unconditional(name: str, config: ml_collections.ConfigDict) -> None:
                      f"{config.conditioning!r} needs 'dcgan' or 'sngan_resnet'")
 
 
+def _image_shape(name: str, image_shape) -> None:
+  if len(image_shape) != 3:
+    raise ValueError(f"model {name!r} needs [H, W, C] images, got examples of shape "
+                     f"{tuple(image_shape)}; points need config.model='toy2d'")
+
+
 def _mlp_generator(config, image_shape):
   _unconditional("mlp", config)
+  _image_shape("mlp", image_shape)
   return mlp.MLPGenerator(hidden_dims=tuple(config.hidden_dims), image_shape=image_shape,
                           negative_slope=config.leaky_relu_slope)
 
@@ -83,6 +90,27 @@ def _mlp_discriminator(config, image_shape):
   return mlp.MLPDiscriminator(hidden_dims=tuple(config.hidden_dims),
                               negative_slope=config.leaky_relu_slope,
                               spectral_norm=config.spectral_norm)
+
+
+def _points(config, image_shape) -> None:
+  _unconditional("toy2d", config)
+  if len(image_shape) != 1:
+    raise ValueError(f"model 'toy2d' takes points (e.g. config.dataset='mixture:grid'), got "
+                     f"examples of shape {tuple(image_shape)}; images need 'mlp' or 'dcgan'")
+  if config.spectral_norm:
+    raise ValueError("model 'toy2d' has no spectral normalisation; set config.spectral_norm=False")
+
+
+def _toy2d_generator(config, image_shape):
+  _points(config, image_shape)
+  return toy2d.Toy2DGenerator(hidden_dims=tuple(config.hidden_dims), out_dim=image_shape[0],
+                              negative_slope=config.leaky_relu_slope)
+
+
+def _toy2d_discriminator(config, image_shape):
+  _points(config, image_shape)
+  return toy2d.Toy2DDiscriminator(hidden_dims=tuple(config.hidden_dims),
+                                  negative_slope=config.leaky_relu_slope)
 
 
 def num_classes(config: ml_collections.ConfigDict) -> int:
@@ -149,6 +177,7 @@ register("mlp", _mlp_generator, _mlp_discriminator)
 register("dcgan", _dcgan_generator, _dcgan_discriminator)
 register("sngan_resnet", _resnet_generator, _resnet_discriminator)
 register("vae", _vae_decoder, _vae_encoder)
+register("toy2d", _toy2d_generator, _toy2d_discriminator)
 
 # The model trained by gan_jax.vae (on the ELBO) instead of the GAN step.
 VAE_MODEL = "vae"

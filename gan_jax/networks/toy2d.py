@@ -12,7 +12,9 @@ Fully connected ReLU-type networks with a 2-D output are what the 2-D
 experiments of the mode-collapse literature use (Metz et al. 2017, "Unrolled
 GANs"; Srivastava et al. 2017, "VEEGAN"; Lin et al. 2018, "PacGAN"), there
 wider (PacGAN's G: 4 x 400 units with batch norm); the benchmark's widths are
-set in ``experiments/mog.py`` so that a run takes minutes on a CPU.
+set in ``experiments/configs/mog_grid.py`` so that a run takes minutes on a CPU
+(``config.model = "toy2d"``, ``hidden_dims`` and ``leaky_relu_slope`` for both
+players; the data source scales the points, so ``scale`` stays 1 there).
 """
 
 from __future__ import annotations

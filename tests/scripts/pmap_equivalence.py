@@ -1,4 +1,6 @@
-"""Runs the fused training loop on 1 device and pmapped over all devices; prints max diffs.
+"""Runs the fused training loop on 1 device, and shard_mapped and pmapped over all devices.
+
+Prints the max diffs of each data-parallel form against the one device.
 
 Three settings: ``mlp`` (the seed's tiny MLP GAN, 2 D steps per G step),
 ``relativistic`` (its relativistic average loss, whose batch means must
@@ -6,7 +8,7 @@ span all devices) and ``zoo``: a DCGAN with batch norm in G (statistics
 synced over devices), a spectrally normalised D, the WGAN-GP gradient
 penalty and an EMA generator. (Labels, DiffAugment and lazy penalties draw per example with the same
 global-row rule; their split invariance is unit-tested.) The last line is a
-JSON object keyed by setting.
+JSON object keyed by setting, then by parallelism ("shard_map", "pmap").
 
 Run with XLA_FLAGS=--xla_force_host_platform_device_count=N set before jax is imported.
 """
@@ -58,21 +60,31 @@ def compare(config, image_shape):
   images = jnp.asarray(rng.integers(0, 256, (64,) + image_shape, np.uint8))
   labels = (jnp.asarray(rng.integers(0, config.num_classes, 64), jnp.int32)
             if networks.num_classes(config) else None)
+  source = {"image": images, **({"label": labels} if labels is not None else {})}
   generator, discriminator, state = train.build(config, image_shape)
   data_key = jax.random.PRNGKey(7)
 
-  def run(axis):
+  def run(parallelism):
+    axis = None if parallelism is None else "batch"
     step_fn = train.make_step(config, generator, discriminator, axis)
-    loop = train_step.make_train_loop(step_fn, global_batch=config.batch_size,
-                                      d_steps=config.d_steps_per_g_step, steps_per_call=STEPS,
-                                      axis_name=axis)
-    if axis is None:
-      return jax.jit(loop)(state, images, data_key, labels)
-    out = jax.pmap(loop, axis_name=axis)(*train_step.replicate((state, images, data_key, labels)))
-    return train_step.unreplicate(out)
+    loop = train_step.compile_train_loop(
+        train_step.make_train_loop(step_fn, global_batch=config.batch_size,
+                                   d_steps=config.d_steps_per_g_step, steps_per_call=STEPS,
+                                   axis_name=axis), axis_name=axis, parallelism=parallelism)
+    inputs = jax.tree.map(jnp.copy, (state, source, data_key))  # The loop donates the state.
+    if parallelism is None:
+      return loop(*inputs)
+    if parallelism == "pmap":
+      return train_step.unreplicate(loop(*train_step.replicate(inputs)))
+    mesh = train_step.data_mesh(axis)
+    return train_step.local_copy(loop(*train_step.put_replicated(inputs, mesh)))
 
   single_state, single_metrics = run(None)
-  multi_state, multi_metrics = run("batch")
+  return {parallelism: _report(state, single_state, single_metrics, *run(parallelism))
+          for parallelism in train_step.PARALLELISM}
+
+
+def _report(state, single_state, single_metrics, multi_state, multi_metrics):
   diff = lambda a, b: max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
                           for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
   trained = lambda s: (s.g.params, s.d.params, s.g_ema)
