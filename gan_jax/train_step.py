@@ -8,8 +8,13 @@
 metrics are averaged across devices with ``lax.pmean``, and batch norm in a
 module with an ``axis_name`` field computes its statistics over all devices.
 
-``StepOptions`` switches on what the step adds to the plain alternating
-update, all inside the one jitted function: a gradient-penalty regularizer
+The step is one ``Objective`` (``make_objective``: the draws, G's fakes, D's
+and G's losses with the step options) consumed by one of two update rules:
+``alternating_update`` (per-player optax optimizers) or ``game_update`` (a
+``gan_jax.games`` optimizer moving both players at once).
+
+``StepOptions`` switches on what the objective adds to the plain GAN losses,
+all inside the one jitted function: a gradient-penalty regularizer
 (applied lazily every k D steps with ``lax.cond``, no recompilation),
 DiffAugment of everything D sees, class-conditional batches (G gets labels
 drawn from the step key; an ACGAN discriminator's class head adds a
@@ -41,7 +46,7 @@ per device, is the one exception).
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import flax.linen as nn
 import jax
@@ -207,6 +212,272 @@ class _Players:
     return logits, class_logits, new_stats
 
 
+class Draw(NamedTuple):
+  """What one update of the step sees: its latents, labels and real batch.
+
+  Attributes:
+    z: latents [B, latent_dim] (the device's rows of the global batch).
+    labels: the fakes' labels int32 [B], or None (unconditional).
+    real: the real batch [B, ...], augmented.
+    real_labels: its labels, or None.
+    extra_key: the update's key for labels, augmentation and penalty draws.
+    offset: the device's first row in the global batch.
+  """
+
+  z: jax.Array
+  labels: Optional[jax.Array]
+  real: jax.Array
+  real_labels: Optional[jax.Array]
+  extra_key: jax.Array
+  offset: jax.Array
+
+
+class Objective(NamedTuple):
+  """The GAN's objective at one step, as pure functions both update rules consume.
+
+  Attributes:
+    draw: ``(noise_key, extra_key, real, real_labels) -> Draw``.
+    fake: ``(g_params, g_stats, draw) -> (fake batch as D sees it, G's
+      updated stats)``: G in train mode (batch statistics), then augmented.
+    d_stats: ``(d_params, d_stats, draw) -> D's stats after one forward pass
+      on the real batch`` (one spectral-norm power iteration).
+    penalty: ``(d_params, d_stats, draw, fake) -> the regularizer's
+      unweighted penalty``.
+    d_loss: ``(d_params, d_stats, draw, fake, penalty_scale) -> (total,
+      (metrics, real_logits, fake_logits, D's updated stats))``: D's loss,
+      the ACGAN class term and ``penalty_scale`` (None: no penalty) times the
+      regularizer's weighted penalty.
+    g_loss: ``(g_params, g_stats, d_params, d_stats, draw) -> (total, (loss,
+      metrics, G's updated stats))``: G's loss and the ACGAN class term.
+  """
+
+  draw: Callable[..., Draw]
+  fake: Callable[..., tuple[jax.Array, dict]]
+  d_stats: Callable[..., dict]
+  penalty: Callable[..., jax.Array]
+  d_loss: Callable[..., tuple[jax.Array, tuple]]
+  g_loss: Callable[..., tuple[jax.Array, tuple]]
+
+
+def make_objective(*, generator: nn.Module, discriminator: nn.Module, loss: losses_lib.GANLoss,
+                   latent_dim: int, axis_name: Optional[str],
+                   options: StepOptions) -> Objective:
+  """The objective of ``make_train_step`` (see ``Objective``); arguments as there."""
+  players = _Players(with_axis_name(generator, axis_name), discriminator, options.aux_classifier)
+
+  def augmented(images, extra_key, tag, offset):
+    if not options.augment:
+      return images
+    keys = example_keys(jax.random.fold_in(extra_key, tag), images.shape[0], offset)
+    return augment_lib.diff_augment(images, keys, options.augment)
+
+  def draw(noise_key, extra_key, real, real_labels) -> Draw:
+    local_batch = real.shape[0]
+    offset = _batch_offset(axis_name, local_batch)
+    labels = (sample_labels(jax.random.fold_in(extra_key, _LABELS), local_batch,
+                            options.num_classes, offset) if options.num_classes else None)
+    return Draw(latents(noise_key, local_batch, latent_dim, offset), labels,
+                augmented(real, extra_key, _AUGMENT_REAL, offset), real_labels, extra_key, offset)
+
+  def fake(g_params, g_stats, d: Draw):
+    images, new_stats = players.generate(g_params, g_stats, d.z, d.labels, train=True)
+    return augmented(images, d.extra_key, _AUGMENT_FAKE, d.offset), new_stats
+
+  def d_stats_after(d_params, d_stats, d: Draw):
+    return players.discriminate(d_params, d_stats, d.real, d.real_labels, update=True)[2]
+
+  def penalty(d_params, d_stats, d: Draw, fake_images):
+    critic = lambda x, labels: players.discriminate(d_params, d_stats, x, labels)[0]
+    keys = example_keys(jax.random.fold_in(d.extra_key, _PENALTY), d.real.shape[0], d.offset)
+    return options.regularizer(critic, d.real, fake_images, keys, d.real_labels, d.labels)
+
+  def d_loss(d_params, d_stats, d: Draw, fake_images, penalty_scale):
+    # One call on real and fake together: twice the rows per matmul. The
+    # discriminators keep no batch statistics, so this equals two calls.
+    n = d.real.shape[0]
+    both_labels = None if d.real_labels is None else jnp.concatenate([d.real_labels, d.labels])
+    logits, classes, new_stats = players.discriminate(
+        d_params, d_stats, jnp.concatenate([d.real, fake_images]), both_labels, update=True)
+    real_logits, fake_logits = logits[:n], logits[n:]
+    value = loss.d_loss(real_logits, fake_logits)
+    total, metrics = value, {"d_loss": value}
+    if options.aux_classifier:
+      d_class = (losses_lib.classifier_loss(classes[:n], d.real_labels)
+                 + losses_lib.classifier_loss(classes[n:], d.labels))
+      total = total + options.aux_classifier_weight * d_class
+      metrics["d_class_loss"] = d_class
+    if penalty_scale is not None:
+      unweighted = penalty(d_params, d_stats, d, fake_images)
+      total = total + penalty_scale * options.regularizer_weight * unweighted
+      metrics["d_penalty"] = jnp.where(penalty_scale > 0, unweighted, 0.0)
+    return total, (metrics, real_logits, fake_logits, new_stats)
+
+  def g_loss(g_params, g_stats, d_params, d_stats, d: Draw):
+    # The real logits do not depend on G; they are here because some losses
+    # (the minimax value, relativistic losses) are functions of both.
+    fake_images, new_stats = fake(g_params, g_stats, d)
+    real_logits = players.discriminate(d_params, d_stats, d.real, d.real_labels)[0]
+    fake_logits, fake_classes, _ = players.discriminate(d_params, d_stats, fake_images, d.labels)
+    value = loss.g_loss(real_logits, fake_logits)
+    if not options.aux_classifier:
+      return value, (value, {}, new_stats)
+    g_class = losses_lib.classifier_loss(fake_classes, d.labels)
+    return (value + options.aux_classifier_weight * g_class,
+            (value, {"g_class_loss": g_class}, new_stats))
+
+  return Objective(draw, fake, d_stats_after, penalty, d_loss, g_loss)
+
+
+def _averager(axis_name: Optional[str]):
+  return (lambda tree: tree) if axis_name is None else (
+      lambda tree: jax.lax.pmean(tree, axis_name))
+
+
+def _with_finite_flag(metrics: Metrics) -> Metrics:
+  metrics["finite"] = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values())))).astype(jnp.float32)
+  return metrics
+
+
+def _ema(options: StepOptions, state: GANState, g_params):
+  """``state.g_ema`` after a G step (``StepOptions.ema_decay``; () when off)."""
+  if options.ema_decay == 0.0:
+    return state.g_ema
+  decay = options.ema_decay
+  return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.g_ema, g_params)
+
+
+def _step_keys(state: GANState):
+  """The step's key, from ``fold_in(state.rng, state.step)``."""
+  return jax.random.fold_in(state.rng, state.step)
+
+
+def alternating_update(objective: Objective, options: StepOptions,
+                       axis_name: Optional[str] = None) -> TrainStep:
+  """``d_steps`` D updates, then one G update, each player with its own optax optimizer.
+
+  A lazy regularizer runs only on D steps with ``d.step % k == 0`` (a
+  ``lax.cond``: no recompilation), scaled by k.
+  """
+  average = _averager(axis_name)
+
+  def d_value_and_grad(d_params, d_step, d_stats, draw, fake_images):
+    grad_fn = jax.value_and_grad(objective.d_loss, has_aux=True)
+    if options.regularizer is None:
+      return grad_fn(d_params, d_stats, draw, fake_images, None)
+    every = options.regularizer_every
+    if every == 1:
+      return grad_fn(d_params, d_stats, draw, fake_images, 1.0)
+
+    def without_penalty(p):
+      (total, (metrics, *rest)), grads = grad_fn(p, d_stats, draw, fake_images, None)
+      return (total, (dict(metrics, d_penalty=jnp.zeros((), jnp.float32)), *rest)), grads
+
+    # Same output structure in both branches; only the taken one runs.
+    return jax.lax.cond(d_step % every == 0,
+                        lambda p: grad_fn(p, d_stats, draw, fake_images, float(every)),
+                        without_penalty, d_params)
+
+  def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
+    real_batches = batch["image"]
+    label_batches = batch["label"] if options.num_classes else None
+    d_steps = real_batches.shape[0]
+    step_key = _step_keys(state)
+    d_keys = jax.random.split(jax.random.fold_in(step_key, _D_NOISE), d_steps)
+    d_extra_keys = jax.random.split(jax.random.fold_in(step_key, _D_EXTRA), d_steps)
+
+    def d_update(carry, inputs):
+      d_state, d_stats = carry
+      real, real_labels, key, extra_key = inputs
+      draw = objective.draw(key, extra_key, real, real_labels)
+      # G in train mode (batch statistics); its BN averages move in the G update.
+      fake_images = objective.fake(state.g.params, state.g_stats, draw)[0]
+      (_, (metrics, real_logits, fake_logits, new_stats)), grads = d_value_and_grad(
+          d_state.params, d_state.step, d_stats, draw, fake_images)
+      grads = average(grads)
+      metrics = dict(metrics, d_grad_norm=optax.tree.norm(grads),
+                     d_real=jnp.mean(jax.nn.sigmoid(real_logits)),
+                     d_fake=jnp.mean(jax.nn.sigmoid(fake_logits)))
+      return (d_state.apply_gradients(grads=grads), new_stats), metrics
+
+    (d_state, d_stats), d_metrics = jax.lax.scan(
+        d_update, (state.d, state.d_stats), (real_batches, label_batches, d_keys, d_extra_keys))
+    d_metrics = jax.tree.map(lambda m: m[-1], d_metrics)
+
+    draw = objective.draw(jax.random.fold_in(step_key, _G_NOISE),
+                          jax.random.fold_in(step_key, _G_EXTRA), real_batches[-1],
+                          None if label_batches is None else label_batches[-1])
+    (_, (g_loss, g_extra, g_stats)), g_grads = jax.value_and_grad(
+        objective.g_loss, has_aux=True)(state.g.params, state.g_stats, d_state.params, d_stats,
+                                        draw)
+    g_grads = average(g_grads)
+    metrics = average(dict(d_metrics, g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads),
+                           **g_extra))
+    g = state.g.apply_gradients(grads=g_grads)
+    new_state = state.replace(step=state.step + 1, g=g, d=d_state, g_stats=g_stats,
+                              d_stats=d_stats, g_ema=_ema(options, state, g.params))
+    return new_state, _with_finite_flag(metrics)
+
+  return train_step
+
+
+_GAME_METRIC_NAMES = {"loss_x": "g_loss", "loss_y": "d_loss", "grad_norm_x": "g_grad_norm",
+                      "grad_norm_y": "d_grad_norm"}
+
+
+def game_update(objective: Objective, game: GameOptimizer, options: StepOptions,
+                axis_name: Optional[str] = None) -> TrainStep:
+  """One joint step of both players by ``game`` on (loss_x, loss_y) = (G's, D's total loss).
+
+  Batch-norm and spectral-norm stats are updated first, by one forward pass
+  on the step's batch; the joint step then differentiates losses that read
+  them and write nothing. A lazy regularizer is scaled by a 0/k multiplier.
+  """
+  average = _averager(axis_name)
+
+  def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
+    real_batches = batch["image"]
+    if real_batches.shape[0] != 1:
+      raise ValueError("game optimizers take one discriminator batch per step (d_steps == 1)")
+    step_key = _step_keys(state)
+    draw = objective.draw(jax.random.fold_in(step_key, _G_NOISE),
+                          jax.random.fold_in(step_key, _G_EXTRA), real_batches[0],
+                          batch["label"][0] if options.num_classes else None)
+    g_stats = objective.fake(state.g.params, state.g_stats, draw)[1]
+    d_stats = objective.d_stats(state.d.params, state.d_stats, draw)
+    penalty_scale = None
+    if options.regularizer is not None:
+      every = options.regularizer_every
+      penalty_scale = jnp.where(state.d.step % every == 0, float(every), 0.0)
+
+    def loss_x(g_params, d_params):
+      return objective.g_loss(g_params, state.g_stats, d_params, d_stats, draw)[0]
+
+    def loss_y(g_params, d_params):
+      fake_images = objective.fake(g_params, state.g_stats, draw)[0]
+      return objective.d_loss(d_params, d_stats, draw, fake_images, penalty_scale)[0]
+
+    g_params, d_params, game_state, game_metrics = game.step(
+        loss_x, loss_y, state.g.params, state.d.params, state.game, reduce=average)
+    metrics = {_GAME_METRIC_NAMES.get(k, k): jnp.asarray(v, jnp.float32)
+               for k, v in game_metrics.items()}
+    if options.regularizer is not None:
+      # d_loss is D's total loss here; the penalty at the step's starting
+      # point, as in the alternating update's metric. XLA merges it with the
+      # game's own evaluation there: the compiled CGD and extragradient steps
+      # with R1 have the same FLOPs with and without this metric.
+      unweighted = objective.penalty(state.d.params, d_stats, draw,
+                                     objective.fake(state.g.params, state.g_stats, draw)[0])
+      metrics["d_penalty"] = average(jnp.where(penalty_scale > 0, unweighted, 0.0))
+    new_state = state.replace(
+        step=state.step + 1, game=game_state,
+        g=state.g.replace(params=g_params, step=state.g.step + 1),
+        d=state.d.replace(params=d_params, step=state.d.step + 1),
+        g_stats=g_stats, d_stats=d_stats, g_ema=_ema(options, state, g_params))
+    return new_state, _with_finite_flag(metrics)
+
+  return train_step
+
+
 def make_train_step(*, generator: nn.Module, discriminator: nn.Module, loss: losses_lib.GANLoss,
                     latent_dim: int, axis_name: Optional[str] = None,
                     game: Optional[GameOptimizer] = None,
@@ -239,219 +510,11 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module, loss: los
     includes the weighted penalty) and d_class_loss/
     g_class_loss with an auxiliary classifier.
   """
-  generator = with_axis_name(generator, axis_name)
-  players = _Players(generator, discriminator, options.aux_classifier)
-  conditional = options.num_classes > 0
-  policy = options.augment
-
-  def average(tree):
-    return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
-
-  def with_finite_flag(metrics):
-    metrics["finite"] = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values())))).astype(jnp.float32)
-    return metrics
-
-  def draw_fake_labels(extra_key, local_batch, offset):
-    if not conditional:
-      return None
-    return sample_labels(jax.random.fold_in(extra_key, _LABELS), local_batch, options.num_classes,
-                         offset)
-
-  def augmented(images, extra_key, tag, offset):
-    if not policy:
-      return images
-    keys = example_keys(jax.random.fold_in(extra_key, tag), images.shape[0], offset)
-    return augment_lib.diff_augment(images, keys, policy)
-
-  def d_penalty(d_params, d_stats, real, real_labels, fake, fake_labels, extra_key, offset):
-    """The regularizer's unweighted penalty on D."""
-    critic = lambda x, labels: players.discriminate(d_params, d_stats, x, labels)[0]
-    keys = example_keys(jax.random.fold_in(extra_key, _PENALTY), real.shape[0], offset)
-    return options.regularizer(critic, real, fake, keys, real_labels, fake_labels)
-
-  def d_objective(d_params, d_stats, real, real_labels, fake, fake_labels, extra_key, offset,
-                  penalty_scale):
-    """D's total loss, and (metrics, the D stats after this step's power iteration)."""
-    # One call on real and fake together: twice the rows per matmul. The
-    # discriminators keep no batch statistics, so this equals two calls.
-    n = real.shape[0]
-    both_labels = None if real_labels is None else jnp.concatenate([real_labels, fake_labels])
-    logits, classes, new_stats = players.discriminate(
-        d_params, d_stats, jnp.concatenate([real, fake]), both_labels, update=True)
-    real_logits, fake_logits = logits[:n], logits[n:]
-    real_classes, fake_classes = (None, None) if classes is None else (classes[:n], classes[n:])
-    d_loss = loss.d_loss(real_logits, fake_logits)
-    total = d_loss
-    metrics = {"d_loss": d_loss}
-    if options.aux_classifier:
-      d_class = (losses_lib.classifier_loss(real_classes, real_labels)
-                 + losses_lib.classifier_loss(fake_classes, fake_labels))
-      total = total + options.aux_classifier_weight * d_class
-      metrics["d_class_loss"] = d_class
-    if penalty_scale is not None:
-      penalty = d_penalty(d_params, d_stats, real, real_labels, fake, fake_labels, extra_key,
-                          offset)
-      total = total + penalty_scale * options.regularizer_weight * penalty
-      metrics["d_penalty"] = jnp.where(penalty_scale > 0, penalty, 0.0)
-    return total, (metrics, real_logits, fake_logits, new_stats)
-
-  def d_value_and_grad(d_params, d_step, *args):
-    """value_and_grad of D's loss; a lazy penalty only on every k-th D step."""
-    grad_fn = jax.value_and_grad(d_objective, has_aux=True)
-    if options.regularizer is None:
-      return grad_fn(d_params, *args, None)
-    every = options.regularizer_every
-    if every == 1:
-      return grad_fn(d_params, *args, 1.0)
-
-    def without_penalty(p):
-      (total, (metrics, *rest)), grads = grad_fn(p, *args, None)
-      return (total, (dict(metrics, d_penalty=jnp.zeros((), jnp.float32)), *rest)), grads
-
-    # Same output structure in both branches; only the taken one runs.
-    return jax.lax.cond(d_step % every == 0, lambda p: grad_fn(p, *args, float(every)),
-                        without_penalty, d_params)
-
-  def ema_update(state, g_params):
-    if options.ema_decay == 0.0:
-      return state.g_ema
-    decay = options.ema_decay
-    return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.g_ema, g_params)
-
-  def game_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
-    real_batches = batch["image"]
-    if real_batches.shape[0] != 1:
-      raise ValueError("game optimizers take one discriminator batch per step (d_steps == 1)")
-    real, local_batch = real_batches[0], real_batches.shape[1]
-    offset = _batch_offset(axis_name, local_batch)
-    real_labels = batch["label"][0] if conditional else None
-    step_key = jax.random.fold_in(state.rng, state.step)
-    extra_key = jax.random.fold_in(step_key, _G_EXTRA)
-    z = latents(jax.random.fold_in(step_key, _G_NOISE), local_batch, latent_dim, offset)
-    labels = draw_fake_labels(extra_key, local_batch, offset)
-    real_in = augmented(real, extra_key, _AUGMENT_REAL, offset)
-    # Stats first (BN averages of this batch, one power iteration); the joint
-    # step then differentiates losses that read these stats and write nothing.
-    _, g_stats = players.generate(state.g.params, state.g_stats, z, labels, train=True)
-    _, _, d_stats = players.discriminate(state.d.params, state.d_stats, real_in, real_labels,
-                                         update=True)
-    penalty_scale = None
-    if options.regularizer is not None:
-      every = options.regularizer_every
-      penalty_scale = jnp.where(state.d.step % every == 0, float(every), 0.0)
-
-    def fake_images(g_params):
-      return augmented(players.generate(g_params, state.g_stats, z, labels, train=True)[0],
-                       extra_key, _AUGMENT_FAKE, offset)
-
-    def logits(g_params, d_params):
-      fake = fake_images(g_params)
-      return (players.discriminate(d_params, d_stats, real_in, real_labels),
-              players.discriminate(d_params, d_stats, fake, labels))
-
-    def g_total(g_params, d_params):
-      (real_logits, _, _), (fake_logits, fake_classes, _) = logits(g_params, d_params)
-      total = loss.g_loss(real_logits, fake_logits)
-      if options.aux_classifier:
-        total = total + options.aux_classifier_weight * losses_lib.classifier_loss(
-            fake_classes, labels)
-      return total
-
-    def d_total(g_params, d_params):
-      return d_objective(d_params, d_stats, real_in, real_labels, fake_images(g_params), labels,
-                         extra_key, offset, penalty_scale)[0]
-
-    if conditional or policy or state.g_stats or state.d_stats or options.regularizer is not None:
-      loss_x, loss_y = g_total, d_total
-    else:  # The seed's exact expressions.
-      def plain_logits(g_params, d_params):
-        fake = generator.apply(g_params, z)
-        return discriminator.apply(d_params, real), discriminator.apply(d_params, fake)
-
-      loss_x = lambda g, d: loss.g_loss(*plain_logits(g, d))
-      loss_y = lambda g, d: loss.d_loss(*plain_logits(g, d))
-    g_params, d_params, game_state, game_metrics = game.step(
-        loss_x, loss_y, state.g.params, state.d.params, state.game, reduce=average)
-    renamed = {"loss_x": "g_loss", "loss_y": "d_loss", "grad_norm_x": "g_grad_norm",
-               "grad_norm_y": "d_grad_norm"}
-    metrics = {renamed.get(k, k): jnp.asarray(v, jnp.float32) for k, v in game_metrics.items()}
-    if options.regularizer is not None:
-      # d_loss is D's total loss here; the penalty at the step's starting
-      # point, as in the alternating update's metric. XLA merges it with the
-      # game's own evaluation there: the compiled CGD and extragradient steps
-      # with R1 have the same FLOPs with and without this metric.
-      penalty = d_penalty(state.d.params, d_stats, real_in, real_labels,
-                          fake_images(state.g.params), labels, extra_key, offset)
-      metrics["d_penalty"] = average(jnp.where(penalty_scale > 0, penalty, 0.0))
-    new_state = state.replace(
-        step=state.step + 1, game=game_state,
-        g=state.g.replace(params=g_params, step=state.g.step + 1),
-        d=state.d.replace(params=d_params, step=state.d.step + 1),
-        g_stats=g_stats, d_stats=d_stats, g_ema=ema_update(state, g_params))
-    return new_state, with_finite_flag(metrics)
-
-  def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
-    real_batches = batch["image"]
-    label_batches = batch["label"] if conditional else None
-    d_steps, local_batch = real_batches.shape[:2]
-    offset = _batch_offset(axis_name, local_batch)
-    step_key = jax.random.fold_in(state.rng, state.step)
-    d_keys = jax.random.split(jax.random.fold_in(step_key, _D_NOISE), d_steps)
-    d_extra_keys = jax.random.split(jax.random.fold_in(step_key, _D_EXTRA), d_steps)
-
-    def d_update(carry, inputs):
-      d_state, d_stats = carry
-      real, real_labels, key, extra_key = inputs
-      labels = draw_fake_labels(extra_key, local_batch, offset)
-      z = latents(key, local_batch, latent_dim, offset)
-      # G in train mode (batch statistics); its BN averages move in the G update.
-      fake = players.generate(state.g.params, state.g_stats, z, labels, train=True)[0]
-      real_in = augmented(real, extra_key, _AUGMENT_REAL, offset)
-      fake_in = augmented(fake, extra_key, _AUGMENT_FAKE, offset)
-      (_, (metrics, real_logits, fake_logits, new_stats)), grads = d_value_and_grad(
-          d_state.params, d_state.step, d_stats, real_in, real_labels, fake_in, labels,
-          extra_key, offset)
-      grads = average(grads)
-      metrics = dict(metrics, d_grad_norm=optax.tree.norm(grads),
-                     d_real=jnp.mean(jax.nn.sigmoid(real_logits)),
-                     d_fake=jnp.mean(jax.nn.sigmoid(fake_logits)))
-      return (d_state.apply_gradients(grads=grads), new_stats), metrics
-
-    (d_state, d_stats), d_metrics = jax.lax.scan(
-        d_update, (state.d, state.d_stats), (real_batches, label_batches, d_keys, d_extra_keys))
-    d_metrics = jax.tree.map(lambda m: m[-1], d_metrics)
-
-    z = latents(jax.random.fold_in(step_key, _G_NOISE), local_batch, latent_dim, offset)
-    g_extra_key = jax.random.fold_in(step_key, _G_EXTRA)
-    labels = draw_fake_labels(g_extra_key, local_batch, offset)
-    real = augmented(real_batches[-1], g_extra_key, _AUGMENT_REAL, offset)
-    real_labels = None if label_batches is None else label_batches[-1]
-
-    def g_objective(g_params):
-      # The real logits do not depend on G; they are here because some losses
-      # (the minimax value, relativistic losses) are functions of both.
-      fake, g_stats = players.generate(g_params, state.g_stats, z, labels, train=True)
-      fake = augmented(fake, g_extra_key, _AUGMENT_FAKE, offset)
-      real_logits = players.discriminate(d_state.params, d_stats, real, real_labels)[0]
-      fake_logits, fake_classes, _ = players.discriminate(d_state.params, d_stats, fake, labels)
-      g_loss = loss.g_loss(real_logits, fake_logits)
-      if not options.aux_classifier:
-        return g_loss, (g_loss, {}, g_stats)
-      g_class = losses_lib.classifier_loss(fake_classes, labels)
-      return g_loss + options.aux_classifier_weight * g_class, (g_loss, {"g_class_loss": g_class},
-                                                                 g_stats)
-
-    (_, (g_loss, g_extra, g_stats)), g_grads = jax.value_and_grad(
-        g_objective, has_aux=True)(state.g.params)
-    g_grads = average(g_grads)
-    metrics = dict(d_metrics, g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads), **g_extra)
-    metrics = average(metrics)
-    g = state.g.apply_gradients(grads=g_grads)
-    new_state = state.replace(step=state.step + 1, g=g, d=d_state, g_stats=g_stats,
-                              d_stats=d_stats, g_ema=ema_update(state, g.params))
-    return new_state, with_finite_flag(metrics)
-
-  return train_step if game is None else game_step
+  objective = make_objective(generator=generator, discriminator=discriminator, loss=loss,
+                             latent_dim=latent_dim, axis_name=axis_name, options=options)
+  if game is None:
+    return alternating_update(objective, options, axis_name)
+  return game_update(objective, game, options, axis_name)
 
 
 # draw_batch(data, key, d_steps, global_batch, offset, local_batch) -> batch:
