@@ -68,8 +68,8 @@ def make_train_step(*, encoder: nn.Module, decoder: nn.Module, latent_dim: int,
   Returns:
     ``train_step(state, batch) -> (state, metrics)`` with ``batch["image"]``
     [1, B, H, W, C] (the loop's layout with one batch per step). Metrics:
-    loss (-ELBO per example, nats), reconstruction, kl, g_grad_norm
-    (decoder), d_grad_norm (encoder), finite.
+    loss (-ELBO per example, nats), reconstruction, kl, decoder_grad_norm,
+    encoder_grad_norm, finite.
   """
 
   def average(tree):
@@ -95,8 +95,8 @@ def make_train_step(*, encoder: nn.Module, decoder: nn.Module, latent_dim: int,
     (loss, parts), (g_grads, d_grads) = jax.value_and_grad(
         objective, argnums=(0, 1), has_aux=True)(state.g.params, state.d.params)
     g_grads, d_grads = average((g_grads, d_grads))
-    metrics = average(dict(parts, loss=loss, g_grad_norm=optax.tree.norm(g_grads),
-                           d_grad_norm=optax.tree.norm(d_grads)))
+    metrics = average(dict(parts, loss=loss, decoder_grad_norm=optax.tree.norm(g_grads),
+                           encoder_grad_norm=optax.tree.norm(d_grads)))
     metrics["finite"] = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values())))).astype(jnp.float32)
     new_state = state.replace(step=state.step + 1, g=state.g.apply_gradients(grads=g_grads),
                               d=state.d.apply_gradients(grads=d_grads))

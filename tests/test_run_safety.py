@@ -273,6 +273,13 @@ def test_metrics_jsonl_corrupt_line_and_records_past_the_checkpoint(copy_of_fini
   records = [json.loads(l) for l in open(path)]
   assert [r["step"] for r in records] == [10, 15, 20]
   assert json.load(open(copy_of_finished / "summary.json"))["params_sha256"] == finished[1]
+  # TensorBoard, reading both invocations' event files, sees each step once:
+  # the second file purges the steps after the checkpoint it resumed from.
+  from tensorboard.backend.event_processing import event_accumulator
+  events = event_accumulator.EventAccumulator(str(copy_of_finished / "tensorboard"))
+  events.Reload()
+  assert len(os.listdir(copy_of_finished / "tensorboard")) == 2
+  assert [e.step for e in events.Scalars("d_loss")] == [5, 10, 15, 20]
 
 
 def test_metrics_records_are_written_whole(tmp_path):

@@ -144,6 +144,9 @@ def test_vae_step_lowers_the_negative_elbo():
   loss = np.asarray(metrics["loss"])
   assert np.all(np.isfinite(loss)) and loss[-10:].mean() < 0.5 * loss[:10].mean()
   np.testing.assert_allclose(loss, metrics["reconstruction"] + metrics["kl"], rtol=1e-5)
+  # Its own names: no GAN slot names for the encoder's and decoder's gradients.
+  assert {"decoder_grad_norm", "encoder_grad_norm"} <= set(metrics)
+  assert not {"g_grad_norm", "d_grad_norm"} & set(metrics)
 
 
 def test_game_optimizer_step_with_stats_penalty_and_ema():
