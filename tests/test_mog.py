@@ -272,3 +272,22 @@ def test_mog_table_bad_arguments_fail_in_one_line(tmp_path, capsys, args, messag
   err = capsys.readouterr().err
   assert e.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
   assert message in err and not (tmp_path / "t").exists()
+
+
+def test_evaluate_and_sample_a_mixture_run(tmp_path):
+  workdir = tmp_path / "run"
+  summary = train.train_and_evaluate(_tiny("adam"), str(workdir))
+  result = run_python(["-m", "experiments.evaluate", "--workdir", str(workdir),
+                       "--num_samples", "500"])
+  assert result.returncode == 0, result.stderr[-2000:]
+  evaluated = json.load(open(workdir / "eval.json"))
+  assert evaluated["features"] == "modes" and evaluated["num_fake"] == 500
+  assert evaluated["metrics"]["modes"]["value"] == summary["modes"]  # Same latents, same samples.
+  out = tmp_path / "points.npz"
+  result = run_python(["-m", "experiments.sample", "--workdir", str(workdir), "--num", "300",
+                       "--out", str(out)])
+  assert result.returncode == 0, result.stderr[-2000:]
+  points = np.load(out)["points"]
+  assert points.shape == (300, 2) and points.dtype == np.float32
+  assert np.all(np.isfinite(points))
+  assert os.path.getsize(tmp_path / "points.png") > 0
