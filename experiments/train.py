@@ -15,7 +15,28 @@ of every process.
 import glob
 import os
 import re
+import signal
 import sys
+
+
+def _exit_interrupted(signum=None, frame=None):
+  """Ctrl-C outside the training loop: one line, exit 130, at once.
+
+  The loop (``gan_jax.train``) installs its own handler, which saves a
+  checkpoint first; outside it nothing a later run needs is half-written
+  (start-up writes nothing before its checks; summary.json is replaced
+  whole). ``os._exit``: an exception raised from a signal handler can land in
+  code that swallows it (a garbage-collection callback, a library's broad
+  except), and the command would go on.
+  """
+  del signum, frame
+  print("interrupted: stopped outside the training loop; re-run the same command to start "
+        "or resume the run", file=sys.stderr, flush=True)
+  os._exit(130)
+
+
+if __name__ == "__main__":
+  signal.signal(signal.SIGINT, _exit_interrupted)  # From the first import on.
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -122,16 +143,7 @@ def _parse_flags(argv):
 
 
 def main(argv):
-  try:
-    _train(argv)
-  except KeyboardInterrupt:  # Ctrl-C before the loop (which turns it into Interrupted).
-    print("interrupted: stopped before training started; no checkpoint was written by this "
-          "run, re-run the same command to start it again", file=sys.stderr)
-    sys.exit(130)
-
-
-def _train(argv):
-  """Start-up, training and the closing line; SIGINT before the loop raises KeyboardInterrupt."""
+  """Start-up, training and the closing line."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.

@@ -596,6 +596,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
       write_samples(final, step)
     reporting.plot_curves(reporting.read_jsonl(os.path.join(workdir, "metrics.jsonl")),
                           LOSS_KEYS, os.path.join(workdir, "losses.png"))
-    with open(summary_path, "w") as f:
+    with open(summary_path + ".tmp", "w") as f:  # Replaced whole: never half-written.
       json.dump(summary, f, indent=2)
+    os.replace(summary_path + ".tmp", summary_path)
   return summary

@@ -317,6 +317,18 @@ def test_report_unknown_metric_is_one_line(finished, tmp_path):
   assert not out.exists()
 
 
+def test_ctrl_c_during_imports_and_flag_parsing_is_exit_130_and_one_line(tmp_path):
+  proc = subprocess.Popen([sys.executable, "-m", "experiments.train", "--config", TINY,
+                           "--workdir", str(tmp_path / "run"), *SHORT], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  time.sleep(0.5)  # Python is up; the command is importing or parsing its flags.
+  proc.send_signal(signal.SIGINT)
+  stdout, stderr = proc.communicate(timeout=120)
+  assert proc.returncode == 130, stderr[-3000:]
+  assert stderr.strip().count("\n") == 0 and stderr.startswith("interrupted: "), stderr[-3000:]
+  assert not (tmp_path / "run").exists()
+
+
 def test_ctrl_c_before_the_loop_is_exit_130_and_one_line(tmp_path):
   workdir = tmp_path / "run"
   proc = subprocess.Popen([sys.executable, "-m", "experiments.train", "--config", TINY,
