@@ -26,6 +26,7 @@ exit status 2; nothing is written then.
 
 import json
 import os
+import sys
 import time
 
 from absl import app, flags, logging
@@ -103,6 +104,7 @@ def evaluate(workdir: str, choice="latest") -> dict:
       "metrics": records,
       "info": info,
       "config_keys_from_defaults": from_defaults,
+      "warnings": evaluation.classifier_warnings(info) + evaluation.sample_count_warnings(info),
       "wall_s": time.time() - start,
   }
 
@@ -121,6 +123,8 @@ def main(argv):
     result = evaluate(workdir, choice)
   except UserError as e:
     cli.fail(str(e))
+  for warning in result["warnings"]:
+    print(f"warning: {warning}", file=sys.stderr)
   path = os.path.join(workdir, output_name(choice))
   with open(path + ".tmp", "w") as f:
     json.dump(result, f, indent=2)

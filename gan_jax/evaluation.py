@@ -229,6 +229,29 @@ def parzen_splits(dataset: Dataset, num: int,
   return dataset.images[np.sort(order[:half])], dataset.images[np.sort(order[half:2 * half])]
 
 
+# Below this test accuracy an evaluation classifier's features (FID, KID,
+# precision/recall) and class metrics say little about the samples.
+MIN_CLASSIFIER_ACCURACY = 0.9
+
+
+def classifier_warnings(info: dict) -> list[str]:
+  """A line when an evaluator's classifier (its ``info``) is below MIN_CLASSIFIER_ACCURACY."""
+  accuracy = info.get("classifier_test_accuracy")
+  if accuracy is None or accuracy >= MIN_CLASSIFIER_ACCURACY:
+    return []
+  return [f"the evaluation classifier's test accuracy is {accuracy:.3f}, below "
+          f"{MIN_CLASSIFIER_ACCURACY}: its FID, KID and class metrics are unreliable"]
+
+
+def sample_count_warnings(info: dict) -> list[str]:
+  """A line when an evaluator compares more generated samples than it has real images."""
+  num_real, num_fake = info.get("num_real"), info["num_fake"]
+  if num_real is None or num_fake <= num_real:
+    return []
+  return [f"{num_fake} generated samples are compared with only {num_real} real images of "
+          f"the {info['split']} split: the metrics are biased; use at most {num_real} samples"]
+
+
 def _conditional_classes(config: ml_collections.ConfigDict) -> int:
   return 0 if config.conditioning == "none" else config.num_classes
 

@@ -254,11 +254,6 @@ def _check_best_metric(config: ml_collections.ConfigDict, evaluate) -> None:
         + ", ".join(names))
 
 
-# Below this test accuracy an evaluation classifier's features (FID, KID,
-# precision/recall) and class metrics say little about the samples.
-MIN_CLASSIFIER_ACCURACY = 0.9
-
-
 # Game optimizers whose seed-MLP runs collapsed on the saturating minimax loss.
 COMPETITIVE_OPTIMIZERS = ("cgd", "acgd")
 
@@ -283,14 +278,6 @@ def _input_warnings(config: ml_collections.ConfigDict, dataset: data.Dataset) ->
                "on the saturating loss D rejected every sample and G's gradient vanished in "
                "our runs; 'non_saturating' trains (docs/results.md#game-optimizers)")
   return out
-
-
-def _classifier_warning(info: dict) -> list[str]:
-  accuracy = info.get("classifier_test_accuracy")
-  if accuracy is None or accuracy >= MIN_CLASSIFIER_ACCURACY:
-    return []
-  return [f"the evaluation classifier's test accuracy is {accuracy:.3f}, below "
-          f"{MIN_CLASSIFIER_ACCURACY}: its FID, KID and class metrics are unreliable"]
 
 
 def _compiled_loop(config: ml_collections.ConfigDict, generator, discriminator, dataset,
@@ -505,7 +492,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
       config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key)
               if config.eval_every and is_primary else None)
   warnings = _input_warnings(config, dataset) + (
-      _classifier_warning(evaluate.info) if evaluate is not None else [])
+      evaluation.classifier_warnings(evaluate.info) if evaluate is not None else [])
   _check_best_metric(config, evaluate)
   for warning in warnings if is_primary else []:
     logging.warning("%s", warning)

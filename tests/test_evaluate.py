@@ -104,6 +104,18 @@ def test_evaluate_cli_num_samples_and_parzen(trained_run, tmp_path):
   assert report["metrics"]["parzen_sigma"]["value"] in evaluation.PARZEN_SIGMAS
 
 
+def test_evaluate_warns_of_more_samples_than_real_images(trained_run):
+  workdir, _, _ = trained_run
+  result = _cli("--workdir", workdir, "--num_samples", "200")
+  assert result.returncode == 0, result.stderr[-2000:]
+  report = json.load(open(os.path.join(workdir, "eval.json")))
+  assert report["num_real"] == 80 and report["num_fake"] == 200  # The 80 test images.
+  expected = ("200 generated samples are compared with only 80 real images of the eval split: "
+              "the metrics are biased; use at most 80 samples")
+  assert report["warnings"] == [expected]
+  assert f"warning: {expected}" in result.stderr.splitlines()
+
+
 def _bad_workdirs(tmp_path):
   no_config = tmp_path / "no_config"
   no_config.mkdir()

@@ -38,9 +38,11 @@ RECIPE = dict(regularizer="r1", regularizer_weight=0.00625, g_ema_decay=0.999,
 _SGD = dict(lr_x=0.05, lr_y=0.05)
 _ADAM_GAME = dict(lr_x=1e-3, lr_y=1e-3, b1=0.5, b2=0.999)
 
-# Per optimizer: its steps and settings (tuned on seeds 100-102 of the grid;
-# the results table reports seeds 0-4). Optimizers that cost several
-# gradient evaluations per step get fewer steps.
+# Per optimizer: its steps and settings. CGD's and ACGD's were tuned with
+# this recipe on seed 100 of the grid (docs/results.md); the others' learning
+# rates come from earlier sweeps on seeds 100-102 with leaky-ReLU networks
+# and no R1 or weight average. The results table reports seeds 0-4.
+# Optimizers that cost several gradient evaluations per step get fewer steps.
 OPTIMIZERS = {
     "adam": dict(num_steps=10_000, g_learning_rate=1e-3, d_learning_rate=1e-3),
     "simultaneous_gda": dict(num_steps=10_000, game_hparams=_SGD),
