@@ -15,9 +15,15 @@
   (its shorter side to ``image_size``) and center-cropped to
   ``image_size`` x ``image_size``, in grayscale (``image_channels=1``) or RGB
   (3). No eval split: evaluation compares with training images.
+- ``mixture:NAME``: a 2-D Gaussian mixture of ``gan_jax.mixtures`` (``grid``,
+  ``ring``): no stored images, fresh points drawn on the device at every
+  step (``gan_jax.mixtures.MixtureData``), for ``config.model = "toy2d"``.
 - ``tfds:NAME``: any TensorFlow Datasets image data set through
   ``tfds.data_source`` (no TensorFlow needed), e.g. ``tfds:mnist`` for all of
   MNIST once it has been downloaded and prepared into ``~/tensorflow_datasets``.
+
+Each kind is a ``Source`` in one registry (``register_source``), keyed by the
+part of the name before ``:``.
 
 The small GAN data sets fit on the accelerator whole, so training draws its
 batches there (see ``gan_jax.train_step``) and no Python input pipeline sits
