@@ -326,6 +326,7 @@ def _mixture_writer(config: ml_collections.ConfigDict, generator, discriminator,
                     source: mixtures.MixtureData, sample_key: jax.Array, workdir: str,
                     log: reporting.MetricsLog):
   """The sample writer of a mixture run: fixed points over sigmoid(D) on a grid."""
+  update_rule = config.game_optimizer if config.game_optimizer != "none" else config.optimizer
   fixed_z = train_step_lib.latents(sample_key, NUM_SAMPLE_POINTS, config.latent_dim)
   lim = 1.5 * source.scale  # The farthest mode, and half as much again around it.
   axis = np.linspace(-lim, lim, LANDSCAPE_RESOLUTION, dtype=np.float32)
@@ -340,7 +341,7 @@ def _mixture_writer(config: ml_collections.ConfigDict, generator, discriminator,
     prob = np.asarray(landscape(state_lib.discriminator_variables(s)))
     figure = reporting.mixture_figure(
         points, source.mixture.modes, prob.reshape(LANDSCAPE_RESOLUTION, LANDSCAPE_RESOLUTION),
-        lim, f"{source.name}, step {step}")
+        lim, f"{source.name}, {update_rule}, step {step}")
     reporting.save_png(_sample_path(workdir, step), figure)
     log.image("samples", step, figure)
 
