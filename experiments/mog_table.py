@@ -263,8 +263,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     workdir = os.path.join(args.out, "runs", dataset, name, f"seed_{seed}")
     record = run_record(dataset, name, seed, config, train_one(config, workdir))
     runs.append(record)
-    if seed == 0 and last_samples_png(workdir):
-      panels[(dataset, name)] = last_samples_png(workdir)
+    png = last_samples_png(workdir) if seed == 0 else None
+    if png:
+      panels[(dataset, name)] = png
     print(f"[{index + 1}/{len(wanted)}] {dataset} {name} seed {seed}: {record['modes']} modes, "
           f"HQ {record['high_quality']:.3f}, KL {record['reverse_kl']}, "
           f"{record['wall_s'] or 0:.0f} s", flush=True)

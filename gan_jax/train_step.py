@@ -346,7 +346,7 @@ def _ema(options: StepOptions, state: GANState, g_params):
   return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.g_ema, g_params)
 
 
-def _step_keys(state: GANState):
+def _step_key(state: GANState):
   """The step's key, from ``fold_in(state.rng, state.step)``."""
   return jax.random.fold_in(state.rng, state.step)
 
@@ -381,7 +381,7 @@ def alternating_update(objective: Objective, options: StepOptions,
     real_batches = batch["image"]
     label_batches = batch["label"] if options.num_classes else None
     d_steps = real_batches.shape[0]
-    step_key = _step_keys(state)
+    step_key = _step_key(state)
     d_keys = jax.random.split(jax.random.fold_in(step_key, _D_NOISE), d_steps)
     d_extra_keys = jax.random.split(jax.random.fold_in(step_key, _D_EXTRA), d_steps)
 
@@ -438,7 +438,7 @@ def game_update(objective: Objective, game: GameOptimizer, options: StepOptions,
     real_batches = batch["image"]
     if real_batches.shape[0] != 1:
       raise ValueError("game optimizers take one discriminator batch per step (d_steps == 1)")
-    step_key = _step_keys(state)
+    step_key = _step_key(state)
     draw = objective.draw(jax.random.fold_in(step_key, _G_NOISE),
                           jax.random.fold_in(step_key, _G_EXTRA), real_batches[0],
                           batch["label"][0] if options.num_classes else None)

@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -53,3 +54,14 @@ def run_python(args, *, env_extra=None, timeout=300, **kwargs):
   env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))
   return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
                         text=True, timeout=timeout, **kwargs)
+
+
+def wait_for_checkpoint(workdir, proc, timeout=120):
+  """Waits until ``workdir/checkpoints`` holds a step (``proc`` still running)."""
+  deadline = time.time() + timeout
+  ckpt = os.path.join(workdir, "checkpoints")
+  while time.time() < deadline and proc.poll() is None:
+    if os.path.isdir(ckpt) and any(d.isdigit() for d in os.listdir(ckpt)):
+      return
+    time.sleep(0.01)
+  raise AssertionError(f"no checkpoint appeared; exit code {proc.poll()}")

@@ -5,14 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_python, xla_flags
+from conftest import ROOT, run_python, wait_for_checkpoint, xla_flags
 from gan_jax import losses, train
 from gan_jax.errors import NonFiniteError, UserError
 
@@ -146,16 +145,6 @@ LONG = ("--config.num_steps=3000", "--config.checkpoint_every=100", "--config.lo
         "--config.sample_every=0", "--config.eval_every=0")
 
 
-def _wait_for_checkpoint(workdir, proc, timeout=120):
-  deadline = time.time() + timeout
-  ckpt = os.path.join(workdir, "checkpoints")
-  while time.time() < deadline and proc.poll() is None:
-    if os.path.isdir(ckpt) and any(d.isdigit() for d in os.listdir(ckpt)):
-      return
-    time.sleep(0.01)
-  raise AssertionError(f"no checkpoint appeared; exit code {proc.poll()}")
-
-
 def _start(workdir, env=None):
   return subprocess.Popen([sys.executable, *_cli(workdir, *LONG)], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -168,7 +157,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
       os.environ, XLA_FLAGS=xla_flags("--xla_gpu_deterministic_ops=false")))
   workdir = tmp_path / "killed"
   proc = _start(workdir)
-  _wait_for_checkpoint(workdir, proc)
+  wait_for_checkpoint(workdir, proc)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert not os.path.exists(workdir / "summary.json")  # It really died mid-run.
@@ -185,7 +174,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
 def test_sigterm_and_sigint_save_a_checkpoint(tmp_path, sig):
   workdir = tmp_path / "run"
   proc = _start(workdir)
-  _wait_for_checkpoint(workdir, proc)
+  wait_for_checkpoint(workdir, proc)
   proc.send_signal(sig)
   _, stderr = proc.communicate(timeout=120)
   assert proc.returncode == 128 + sig, stderr[-2000:]

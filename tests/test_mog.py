@@ -6,14 +6,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_python
+from conftest import ROOT, run_python, wait_for_checkpoint
 from experiments import mog_table
 from experiments.configs import mog_grid, mog_ring
 from gan_jax import config as config_lib, data, games, mixtures, train
@@ -207,10 +206,7 @@ def test_mixture_run_resumes_after_sigkill_to_the_same_parameters(tmp_path):
   workdir = tmp_path / "killed"
   proc = subprocess.Popen([sys.executable, *_cli(workdir)], cwd=ROOT, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
-  ckpt, deadline = workdir / "checkpoints", time.time() + 120
-  while not (ckpt.is_dir() and any(d.isdigit() for d in os.listdir(ckpt))):
-    assert time.time() < deadline and proc.poll() is None, "no checkpoint appeared"
-    time.sleep(0.01)
+  wait_for_checkpoint(workdir, proc)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert not (workdir / "summary.json").exists()

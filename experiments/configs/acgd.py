@@ -17,14 +17,16 @@ alone is about 2 minutes on 2 CPU cores (92 steps/s), evaluations add about
 from experiments.configs import default
 
 
+# Shared with cgd.py: the CG solve and the run's length and reporting.
+CG_SOLVE = dict(cg_max_iters=5, cg_tol=1e-4)
+RUN_LENGTH = dict(num_steps=10_000, eval_every=2_500, sample_every=2_500,
+                  checkpoint_every=2_500)
+
+
 def get_config():
   config = default.get_config()
   config.game_optimizer = "acgd"
   config.game_hparams.lr = 2e-3
-  config.game_hparams.cg_max_iters = 5
-  config.game_hparams.cg_tol = 1e-4
-  config.num_steps = 10_000
-  config.eval_every = 2_500
-  config.sample_every = 2_500
-  config.checkpoint_every = 2_500
+  config.game_hparams.update(CG_SOLVE)
+  config.update(RUN_LENGTH)
   return config

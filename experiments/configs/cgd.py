@@ -18,7 +18,7 @@ Expected result (mnist_5k, 3 seeds): FID 33.0 ± 8.0 at 5,000 steps and
 minutes with evaluations. All seeds: docs/results.md#game-optimizers.
 """
 
-from experiments.configs import default
+from experiments.configs import acgd, default
 
 
 def get_config():
@@ -29,10 +29,6 @@ def get_config():
   config.game_hparams.zero_sum = False
   config.regularizer = "r1"  # D's gradient penalty on real data, gamma 1.
   config.regularizer_weight = 1.0
-  config.game_hparams.cg_max_iters = 5
-  config.game_hparams.cg_tol = 1e-4
-  config.num_steps = 10_000
-  config.eval_every = 2_500
-  config.sample_every = 2_500
-  config.checkpoint_every = 2_500
+  config.game_hparams.update(acgd.CG_SOLVE)
+  config.update(acgd.RUN_LENGTH)
   return config
