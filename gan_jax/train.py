@@ -284,11 +284,19 @@ def _compiled_loop(config: ml_collections.ConfigDict, generator, discriminator, 
                    axis: Optional[str]):
   """``steps_per_call`` train steps in one compiled call (data-parallel over ``axis`` if set)."""
   step_fn = make_step(config, generator, discriminator, axis)
-  return train_step_lib.compile_train_loop(
+  loop = train_step_lib.compile_train_loop(
       train_step_lib.make_train_loop(
           step_fn, global_batch=config.batch_size, d_steps=config.d_steps_per_g_step,
           steps_per_call=config.steps_per_call, axis_name=axis, draw_batch=dataset.draw_batch),
       axis_name=axis, parallelism=config.parallelism)
+  if jax.process_count() == 1:
+    return loop
+  # Several processes: a call returns once every local device has finished
+  # it, so a process never has two computations with collectives in flight
+  # (the loop's, and the barriers and broadcasts of checkpoints and
+  # evaluations). Two such computations can start in different orders on
+  # different processes, and their collectives then wait on each other.
+  return lambda *args: jax.block_until_ready(loop(*args))
 
 
 def _sample_writer(config: ml_collections.ConfigDict, generator, discriminator, dataset,

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,11 +20,23 @@ def _free_port():
     return s.getsockname()[1]
 
 
+def _communicate_or_dump(procs, timeout):
+  """Each process's (stdout, stderr); a hung one is failed with every thread's Python stack."""
+  try:
+    return [p.communicate(timeout=timeout) for p in procs]
+  except subprocess.TimeoutExpired:
+    for p in procs:
+      if p.poll() is None:
+        p.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER prints all threads' stacks.
+    dumps = [p.communicate()[1][-6000:] for p in procs]
+    pytest.fail("processes hung:\n" + "\n----\n".join(dumps))
+
+
 @pytest.mark.parametrize("parallelism", ["shard_map", "pmap"])
 def test_two_processes_agree_and_match_one_process(tiny_config, tmp_path, parallelism):
   port = _free_port()
   env = dict(os.environ, XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=2"),
-             PYTHONUNBUFFERED="1")
+             PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
   procs = [subprocess.Popen(
       [sys.executable, "-m", "experiments.train", "--config", "experiments/configs/tiny.py",
        "--workdir", str(tmp_path / "multi"), "--config.num_steps=20",
@@ -31,7 +44,7 @@ def test_two_processes_agree_and_match_one_process(tiny_config, tmp_path, parall
        "--coordinator_address", f"127.0.0.1:{port}", "--num_processes", "2", "--process_id", str(i)],
       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
            for i in range(2)]
-  outputs = [p.communicate(timeout=300) for p in procs]
+  outputs = _communicate_or_dump(procs, timeout=300)
   for p, (out, err) in zip(procs, outputs):
     assert p.returncode == 0, err[-3000:]
   hashes = [out.split("params_sha256=")[1].split()[0] for out, _ in outputs]
