@@ -67,20 +67,20 @@ def evaluate(workdir: str, choice="latest") -> dict:
       workdir, choice, overrides)
 
   import jax
-  from gan_jax import checkpoint, evaluation, train
-  from gan_jax import state as state_lib
+  from gan_jax import checkpoint, evaluation, families, train
 
   eval_key = train._run_keys(config.seed)[2]  # pylint: disable=protected-access
+  family = families.for_config(config)
   evaluator = evaluation.make_evaluator(
-      config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key,
-      num_samples=_NUM_SAMPLES.value)
-  inference_state = state_lib.for_inference(state)
-  values = evaluator(inference_state)
+      config, generator=generator, discriminator=discriminator if family.has_critic else None,
+      dataset=dataset, key=eval_key, num_samples=_NUM_SAMPLES.value)
+  view = family.inference(state)
+  values = evaluator(view)
   records = evaluator.describe(values)
   if _PARZEN.value:
     num = evaluator.info["num_fake"]
     validation, test = evaluation.parzen_splits(dataset, num, jax.random.fold_in(eval_key, 1))
-    parzen = evaluation.parzen_log_likelihood(evaluator.generate(inference_state), validation,
+    parzen = evaluation.parzen_log_likelihood(evaluator.generate(view), validation,
                                               test)
     for name, value in parzen.items():
       records[name] = {"value": value, "num_real": len(test), "num_validation": len(validation),
@@ -93,7 +93,7 @@ def evaluate(workdir: str, choice="latest") -> dict:
       "step": int(state.step),
       **({"best": {k: v for k, v in checkpoint.best_record(workdir).items() if k != "mode"}}
          if choice == "best" else {}),
-      "params_sha256": state_lib.params_sha256(state),
+      "params_sha256": family.params_sha256(state),
       "dataset": config.dataset,
       "features": info["features"],
       "features_hash": info.get("features_hash"),

@@ -101,19 +101,19 @@ def class_labels(config, requested: Optional[list[int]], num: int) -> Optional[n
   return np.resize(np.asarray(requested, np.int32), num)
 
 
-def draw(generator, state, config, num: int, seed: int,
+def draw(generator, view, config, num: int, seed: int,
          labels: Optional[np.ndarray]) -> np.ndarray:
-  """``num`` uint8 samples [num, H, W, C] of ``state``'s generator (EMA when kept).
+  """``num`` uint8 samples [num, H, W, C] of an inference view's generator (EMA when kept).
 
   A mixture run's generator draws points: float64 [num, D], still scaled.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import data, state as state_lib, train_step  # pylint: disable=g-import-not-at-top
+  from gan_jax import data, train_step  # pylint: disable=g-import-not-at-top
   from gan_jax.features.common import batched_apply  # pylint: disable=g-import-not-at-top
 
   key = jax.random.fold_in(jax.random.PRNGKey(seed), LATENT_TAG)
   z = np.asarray(train_step.latents(key, num, config.latent_dim))
-  variables = state_lib.generator_variables(state)
+  variables = view.generator
   sample = jax.jit(functools.partial(train_step.generate, generator))
   fn = lambda i: (sample(variables, z[i], None if labels is None else labels[i]),)
   (images,) = batched_apply(fn, np.arange(num), BATCH)
@@ -148,22 +148,23 @@ def sample(workdir: str, choice, num: int, out: str, seed: int,
            requested_labels: Optional[list[int]]) -> dict:
   """Draws and writes the samples; returns what was done (step, EMA, paths)."""
   from experiments import run_dir  # pylint: disable=g-import-not-at-top
-  from gan_jax import networks  # pylint: disable=g-import-not-at-top
+  from gan_jax import families, networks  # pylint: disable=g-import-not-at-top
 
   png = check_out(out)
   config, _, dataset, generator, _, state = run_dir.load_run(workdir, choice)
   labels = class_labels(config, requested_labels, num)
-  images = draw(generator, state, config, num, seed, labels)
+  view = families.for_config(config).inference(state)
+  images = draw(generator, view, config, num, seed, labels)
   if images.ndim == 2:  # A mixture run's points.
     write_points(out, png, images * dataset.scale, dataset)
-    return {"step": int(state.step), "ema": isinstance(state.g_ema, dict), "png": png,
+    return {"step": int(state.step), "ema": view.ema, "png": png,
             "shape": images.shape}
   num_classes = networks.num_classes(config)
   # Default labels cycle 0..K-1: then each grid column is one class.
   rows = (math.ceil(min(num, GRID_MAX) / num_classes)
           if num_classes and requested_labels is None else None)
   write(out, png, images, labels, rows)
-  return {"step": int(state.step), "ema": isinstance(state.g_ema, dict), "png": png,
+  return {"step": int(state.step), "ema": view.ema, "png": png,
           "shape": images.shape}
 
 

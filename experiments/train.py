@@ -25,13 +25,17 @@ def _exit_interrupted(signum=None, frame=None):
   The loop (``gan_jax.train``) installs its own handler, which saves a
   checkpoint first; outside it nothing a later run needs is half-written
   (start-up writes nothing before its checks; summary.json is replaced
-  whole). ``os._exit``: an exception raised from a signal handler can land in
+  whole), and the workdir's lock file (and the workdir, if this run created
+  it and left it empty) is removed here. ``os._exit``: an exception raised from a signal handler can land in
   code that swallows it (a garbage-collection callback, a library's broad
   except), and the command would go on.
   """
   del signum, frame
   print("interrupted: stopped outside the training loop; re-run the same command to start "
         "or resume the run", file=sys.stderr, flush=True)
+  workdir_lib = sys.modules.get("gan_jax.workdir")  # Loaded once a workdir may be locked.
+  if workdir_lib is not None:
+    workdir_lib.release_held()
   os._exit(130)
 
 

@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import ml_collections
 
-from gan_jax import (augment, data, evaluation, features, games, losses, networks, optimizers,
-                     regularizers, schedules, train_step)
+from gan_jax import (augment, data, evaluation, families, features, games, losses, networks,
+                     optimizers, regularizers, schedules, train_step)
 from gan_jax.networks import layers
 from gan_jax.errors import UserError, did_you_mean
 from gan_jax.registry import parse_imports
@@ -224,20 +224,14 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
                       f"config.steps_per_call={config.steps_per_call}")
 
 
-# The VAE baseline trains on the ELBO: none of the GAN-only settings apply.
-_VAE_NEUTRAL = {"conditioning": "none", "regularizer": "none", "spectral_norm": False,
-                "diffaugment": "", "label_smoothing": 0.0, "game_optimizer": "none",
-                "d_steps_per_g_step": 1}
-
-
 def _validate_best(config: ml_collections.ConfigDict) -> None:
   """Refuses a best_metric that the config's evaluations can never compute."""
   metric = config.best_metric
   never = ((metric in evaluation.CLASS_METRICS and config.eval_features == "pixels",
             "config.eval_features='pixels' has no class probabilities")
            if metric in evaluation.CLASS_METRICS else
-           (metric in evaluation.D_METRICS and config.model == networks.VAE_MODEL,
-            "config.model='vae' has no discriminator"))
+           (metric in evaluation.D_METRICS and not families.for_config(config).has_critic,
+            f"config.model={config.model!r} has no discriminator"))
   if never[0]:
     raise UserError(f"config.best_metric={metric!r} is never computed: {never[1]}; choose '' "
                     "(off) or one of " + ", ".join(evaluation.FEATURE_METRICS))
@@ -249,11 +243,10 @@ def _validate_zoo(config: ml_collections.ConfigDict) -> None:
     raise UserError(f"config.label_smoothing={config.label_smoothing} does not apply to "
                     f"config.loss={config.loss!r}; it applies to "
                     + ", ".join(n for n in losses.names() if losses.supports_label_smoothing(n)))
-  if config.model == networks.VAE_MODEL:
-    for key, neutral in _VAE_NEUTRAL.items():
-      if config[key] != neutral:
-        raise UserError(f"config.{key}={config[key]!r} does not apply to config.model='vae'; "
-                        f"set it to {neutral!r}")
+  for key, neutral in families.for_config(config).neutral_settings.items():
+    if config[key] != neutral:
+      raise UserError(f"config.{key}={config[key]!r} does not apply to "
+                      f"config.model={config.model!r}; set it to {neutral!r}")
   if config.game_optimizer != "none" and config.grad_clip_norm:
     raise UserError(f"config.grad_clip_norm={config.grad_clip_norm} clips the per-player optax "
                     "optimizers; it does not apply with a game optimizer (set it to 0)")

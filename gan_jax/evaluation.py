@@ -1,6 +1,7 @@
 """Evaluation of a generator against held-out real images.
 
-``make_evaluator(config, ...)`` returns ``evaluate(state) -> {name: float}``,
+``make_evaluator(config, ...)`` returns ``evaluate(view) -> {name: float}``
+(``view``: a state's ``gan_jax.state.Inference``, from its model family),
 called every ``config.eval_every`` steps by ``gan_jax.train`` (its results go
 to metrics.jsonl, TensorBoard and summary.json with an ``eval/`` prefix) and
 once by ``python -m experiments.evaluate`` (into eval.json). On
@@ -58,7 +59,7 @@ import numpy as np
 from gan_jax import features, metrics, mixtures
 from gan_jax.data import Dataset, to_float, to_uint8
 from gan_jax.features.common import batched_apply
-from gan_jax.state import GANState
+from gan_jax.state import Inference
 from gan_jax.train_step import generate, latents
 
 # The protocols' settings, from each metric's paper.
@@ -71,8 +72,6 @@ SCORE_SPLITS = 10  # Salimans et al. 2016, 10 splits.
 PARZEN_SIGMAS = tuple(float(s) for s in np.logspace(-1, 0, 10))
 # Images per generator / discriminator call.
 SAMPLE_BATCH = 500
-# The VAE baseline's "discriminator" is its encoder: no d_real/d_fake then.
-_VAE_MODEL = "vae"
 # What an evaluator can return: always, with a class-probability extractor,
 # and with a discriminator (``Evaluator.metric_names`` says which of them).
 FEATURE_METRICS = ("pixel_fd", "fid", "kid", "kid_std", "precision", "recall", "density",
@@ -257,7 +256,7 @@ def _conditional_classes(config: ml_collections.ConfigDict) -> int:
 
 
 class Evaluator:
-  """``evaluate(state) -> {metric: float}``; ``info`` describes what was compared.
+  """``evaluate(view) -> {metric: float}`` of an ``Inference`` view; ``info`` describes the data.
 
   Build it with ``make_evaluator``.
   """
@@ -277,7 +276,7 @@ class Evaluator:
     self._fake_labels = (np.asarray(jax.random.randint(label_key, (num_samples,), 0, num_classes))
                          if num_classes else None)
     self._real_labels = real_labels if num_classes else None
-    self._with_d = config.model != _VAE_MODEL and (not num_classes or real_labels is not None)
+    self._with_d = discriminator is not None and (not num_classes or real_labels is not None)
     self._sample = jax.jit(functools.partial(generate, generator))
     self._discriminate = jax.jit(functools.partial(_d_probability, discriminator))
     self.info = {
@@ -304,23 +303,23 @@ class Evaluator:
   def _flat(images: np.ndarray) -> np.ndarray:
     return to_float(images).reshape(len(images), -1)
 
-  def generate(self, state: GANState) -> np.ndarray:
+  def generate(self, view: Inference) -> np.ndarray:
     """The evaluation's generated images, uint8 [N, H, W, C], from the fixed latents."""
-    variables, labels = state.g.params, self._fake_labels
+    variables, labels = view.generator, self._fake_labels
     fn = lambda i: (self._sample(variables, self._z[i], None if labels is None else labels[i]),)
     (fake,) = batched_apply(fn, np.arange(len(self._z)), SAMPLE_BATCH)
     return to_uint8(fake)
 
-  def _d_mean(self, state: GANState, images: np.ndarray, labels: Optional[np.ndarray]) -> float:
-    variables = state.d.params
+  def _d_mean(self, view: Inference, images: np.ndarray, labels: Optional[np.ndarray]) -> float:
+    variables = view.discriminator
     fn = lambda i: (self._discriminate(variables, to_float(images[i]),
                                        None if labels is None else labels[i]),)
     (probs,) = batched_apply(fn, np.arange(len(images)), SAMPLE_BATCH)
     return float(np.mean(probs))
 
-  def __call__(self, state: GANState) -> dict:
-    """The metrics of ``state``'s generator (a ``for_inference`` view, on one device)."""
-    fake = self.generate(state)
+  def __call__(self, view: Inference) -> dict:
+    """The metrics of a state's inference view (``gan_jax.families``; on one device)."""
+    fake = self.generate(view)
     pixel_fd = metrics.frechet_distance_from_stats(
         *metrics.feature_statistics(self._flat(fake)), *self._real_pixel_stats)
     fake_feats, fake_probs = self.extractor.embed(fake)
@@ -332,8 +331,8 @@ class Evaluator:
     if fake_probs is not None:
       out.update(class_metrics(fake_probs))
     if self._with_d:
-      out["d_real"] = self._d_mean(state, self._real, self._real_labels)
-      out["d_fake"] = self._d_mean(state, fake, self._fake_labels)
+      out["d_real"] = self._d_mean(view, self._real, self._real_labels)
+      out["d_fake"] = self._d_mean(view, fake, self._fake_labels)
     return out
 
   def describe(self, values: dict) -> dict:
@@ -362,7 +361,7 @@ def _d_probability(discriminator, variables: dict, images: jax.Array,
 
 
 class MixtureEvaluator:
-  """``evaluate(state) -> {modes, high_quality, reverse_kl}`` for a run on a mixture.
+  """``evaluate(view) -> {modes, high_quality, reverse_kl}`` for a run on a mixture.
 
   Build it with ``make_evaluator``. The latents are fixed by the key, so two
   evaluations of the same generator agree exactly.
@@ -379,14 +378,14 @@ class MixtureEvaluator:
   def metric_names(self) -> tuple[str, ...]:
     return MIXTURE_METRICS
 
-  def generate(self, state: GANState) -> np.ndarray:
+  def generate(self, view: Inference) -> np.ndarray:
     """The evaluation's points in the data's own coordinates, float64 [N, D]."""
-    points = np.asarray(self._sample(state.g.params, self._z), np.float64)
+    points = np.asarray(self._sample(view.generator, self._z), np.float64)
     return points * self.source.scale
 
-  def __call__(self, state: GANState) -> dict:
-    """Mode statistics of ``state``'s generator; samples that are not finite score 0."""
-    points = self.generate(state)
+  def __call__(self, view: Inference) -> dict:
+    """Mode statistics of a state's inference view; samples that are not finite score 0."""
+    points = self.generate(view)
     if not np.all(np.isfinite(points)):
       return {"modes": 0, "high_quality": 0.0, "reverse_kl": float("nan")}
     mixture = self.source.mixture
@@ -406,7 +405,8 @@ def make_evaluator(config: ml_collections.ConfigDict, *, generator, discriminato
     config: the run's validated config (``eval_features``, its settings,
       ``num_eval_samples``, ``latent_dim``, ``model``, ``conditioning``).
     generator: the generator module.
-    discriminator: the discriminator module.
+    discriminator: the discriminator module, or None for a family without
+      one (then no d_real/d_fake).
     dataset: the training data set (its eval split is used when present).
     key: fixes the latents, the real subset and KID's subsets.
     num_samples: generated (and real) images; default ``config.num_eval_samples``.

@@ -108,15 +108,30 @@ def discriminator_variables(state: GANState) -> dict:
   return {**state.d_stats, **state.d.params}
 
 
-def for_inference(state: GANState) -> GANState:
-  """A read-only view whose ``g.params``/``d.params`` are complete variables dicts.
+@flax.struct.dataclass
+class Inference:
+  """What sampling and evaluation read from a model family's state.
 
-  Code written for ``module.apply(state.g.params, z)`` (samplers,
-  evaluators) then uses the EMA generator, batch-norm averages and spectral
-  norm vectors without knowing about them. Do not train from the view.
+  Attributes:
+    generator: the sampler's complete flax variables (``generator.apply(
+      generator_vars, z)``): EMA params when kept, batch-norm averages.
+    discriminator: the critic's complete variables (spectral-norm vectors
+      included), or None for a family without one (the VAE).
+    step: the state's step (the completed training steps).
+    ema: whether ``generator`` holds weight-averaged params.
   """
-  return state.replace(g=state.g.replace(params=generator_variables(state)),
-                       d=state.d.replace(params=discriminator_variables(state)))
+
+  generator: dict
+  discriminator: Optional[dict] = None
+  step: Any = 0
+  ema: bool = flax.struct.field(pytree_node=False, default=False)
+
+
+def for_inference(state: GANState) -> Inference:
+  """The GAN's inference view: the EMA generator when kept, D with its stats."""
+  return Inference(generator=generator_variables(state),
+                   discriminator=discriminator_variables(state), step=state.step,
+                   ema=isinstance(state.g_ema, dict))
 
 
 def params_sha256(state: GANState) -> str:
@@ -126,10 +141,16 @@ def params_sha256(state: GANState) -> str:
   exactly when their final parameters are bit-identical. Stats and the EMA
   copy are covered too when a run keeps them (they add nothing otherwise).
   """
+  return named_trees_sha256((("g", state.g.params), ("d", state.d.params),
+                             ("g_stats", state.g_stats), ("d_stats", state.d_stats),
+                             ("g_ema", state.g_ema)))
+
+
+def named_trees_sha256(named_trees) -> str:
+  """SHA-256 over (name, pytree) pairs: every leaf's name and path, dtype, shape and bytes."""
   digest = hashlib.sha256()
-  for name, params in (("g", state.g.params), ("d", state.d.params), ("g_stats", state.g_stats),
-                       ("d_stats", state.d_stats), ("g_ema", state.g_ema)):
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+  for name, tree in named_trees:
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
       leaf = np.asarray(jax.device_get(leaf))
       digest.update(f"{name}{jax.tree_util.keystr(path)}:{leaf.dtype}:{leaf.shape}".encode())
       digest.update(np.ascontiguousarray(leaf).tobytes())

@@ -1,6 +1,10 @@
-"""``train_and_evaluate(config, workdir)``: one GAN training run, resumable.
+"""``train_and_evaluate(config, workdir)``: one training run of any config, resumable.
 
-The run is a pure function of the config: keys derive from ``config.seed``
+The engine of every experiment: the model family of ``config.model``
+(``gan_jax.families``: the GAN, the VAE) supplies the state, the pure step
+and the inference view; the data source (``gan_jax.data``: images, or a 2-D
+mixture sampler) supplies batches on the device. The run is a pure function
+of the config: keys derive from ``config.seed``
 and the step, batches are drawn on the device from the step's key, and a
 resumed run continues from the newest checkpoint with exactly the numbers an
 uninterrupted run would have drawn. ``summary.json`` records a hash of the
@@ -36,7 +40,7 @@ import json
 import os
 import signal
 import time
-from typing import Optional
+from typing import Any, Optional
 
 import jax
 import ml_collections
@@ -44,13 +48,10 @@ import numpy as np
 import tqdm
 from absl import logging
 
-from gan_jax import augment as augment_lib
-from gan_jax import checkpoint, config as config_lib, data, determinism, evaluation, games, losses
-from gan_jax import mixtures, networks, optimizers
-from gan_jax import regularizers, reporting, schedules
+from gan_jax import checkpoint, config as config_lib, data, determinism, evaluation, families
+from gan_jax import mixtures, networks, reporting
 from gan_jax import state as state_lib
 from gan_jax import train_step as train_step_lib
-from gan_jax import vae
 from gan_jax import workdir as workdir_lib
 from gan_jax.errors import Interrupted, NonFiniteError, UserError
 
@@ -61,51 +62,18 @@ NUM_SAMPLE_IMAGES = 64
 LOSS_KEYS = ("d_loss", "g_loss", "loss")
 
 
-def game_optimizer(config: ml_collections.ConfigDict) -> Optional[games.GameOptimizer]:
-  """The config's game-aware optimizer, or None for per-player optax optimizers."""
-  if config.game_optimizer == "none":
-    return None
-  # The learning rates under config.lr_schedule (unchanged for 'constant').
-  return games.get(config.game_optimizer, **schedules.game_hparams(config))
-
-
-def step_options(config: ml_collections.ConfigDict) -> train_step_lib.StepOptions:
-  """The config's regularizer, augmentation, conditioning and EMA settings."""
-  return train_step_lib.StepOptions(
-      num_classes=networks.num_classes(config),
-      aux_classifier=networks.has_aux_classifier(config),
-      aux_classifier_weight=config.aux_classifier_weight,
-      regularizer=None if config.regularizer == "none" else regularizers.get(config.regularizer),
-      regularizer_weight=config.regularizer_weight,
-      regularizer_every=config.regularizer_every,
-      augment=augment_lib.parse_policy(config.diffaugment),
-      ema_decay=config.g_ema_decay)
-
-
 def make_step(config: ml_collections.ConfigDict, generator, discriminator,
               axis_name: Optional[str] = None) -> train_step_lib.TrainStep:
-  """The config's pure step: the GAN update, or the ELBO step for the VAE baseline."""
-  if config.model == networks.VAE_MODEL:
-    return vae.make_train_step(encoder=discriminator, decoder=generator,
-                               latent_dim=config.latent_dim, axis_name=axis_name)
-  return train_step_lib.make_train_step(
-      generator=generator, discriminator=discriminator,
-      loss=losses.get(config.loss, label_smoothing=config.label_smoothing, axis_name=axis_name),
-      latent_dim=config.latent_dim, axis_name=axis_name, game=game_optimizer(config),
-      options=step_options(config))
+  """The config's pure step, from its model family (the GAN update, the VAE's ELBO step)."""
+  return families.for_config(config).make_step(config, generator, discriminator, axis_name)
 
 
 def build(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]):
-  """The generator, discriminator and initial state of a config."""
+  """The two networks (G and D; the VAE's decoder and encoder) and the initial state."""
   architecture = networks.get(config.model)
   generator = architecture.make_generator(config, image_shape)
   discriminator = architecture.make_discriminator(config, image_shape)
-  init_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0)
-  state = state_lib.create(
-      rng=init_key, generator=generator, discriminator=discriminator,
-      g_tx=optimizers.for_player(config, "g"), d_tx=optimizers.for_player(config, "d"),
-      latent_dim=config.latent_dim, image_shape=image_shape, game=game_optimizer(config),
-      num_classes=networks.num_classes(config), ema=config.g_ema_decay > 0)
+  state = families.for_config(config).init_state(config, generator, discriminator, image_shape)
   return generator, discriminator, state
 
 
@@ -182,7 +150,7 @@ def _load_checked(config: ml_collections.ConfigDict, workdir: str) -> data.Datas
 
 
 def _restore_checked(config: ml_collections.ConfigDict, workdir: str,
-                     state: state_lib.GANState) -> tuple[state_lib.GANState, dict]:
+                     state: Any) -> tuple[Any, dict]:
   """The newest checkpoint (checked against the model and the config), or ``state``; reads only.
 
   Also returns that checkpoint's metadata ({} when starting afresh).
@@ -301,7 +269,7 @@ def _compiled_loop(config: ml_collections.ConfigDict, generator, discriminator, 
 
 def _sample_writer(config: ml_collections.ConfigDict, generator, discriminator, dataset,
                    sample_key: jax.Array, workdir: str, log: reporting.MetricsLog):
-  """A function (state, step) -> None that saves a grid from one fixed batch of latents.
+  """A function (inference view, step) -> None that saves a grid from fixed latents.
 
   A conditional run's grid has one class per row; a run on a mixture draws
   its points over the discriminator's landscape instead.
@@ -316,8 +284,8 @@ def _sample_writer(config: ml_collections.ConfigDict, generator, discriminator, 
   fixed_z = train_step_lib.latents(sample_key, count, config.latent_dim)
   sample = jax.jit(functools.partial(train_step_lib.generate, generator))
 
-  def write(s: state_lib.GANState, step: int) -> None:
-    images = np.asarray(sample(state_lib.generator_variables(s), fixed_z, labels))
+  def write(view: state_lib.Inference, step: int) -> None:
+    images = np.asarray(sample(view.generator, fixed_z, labels))
     grid = reporting.image_grid(images, rows=rows)
     reporting.save_png(_sample_path(workdir, step), grid)
     log.image("samples", step, grid)
@@ -333,7 +301,7 @@ LANDSCAPE_RESOLUTION = 120
 def _mixture_writer(config: ml_collections.ConfigDict, generator, discriminator,
                     source: mixtures.MixtureData, sample_key: jax.Array, workdir: str,
                     log: reporting.MetricsLog):
-  """The sample writer of a mixture run: fixed points over sigmoid(D) on a grid."""
+  """The sample writer of a mixture run: fixed points over sigmoid(D) on a grid (if D exists)."""
   update_rule = config.game_optimizer if config.game_optimizer != "none" else config.optimizer
   fixed_z = train_step_lib.latents(sample_key, NUM_SAMPLE_POINTS, config.latent_dim)
   lim = 1.5 * source.scale  # The farthest mode, and half as much again around it.
@@ -344,12 +312,12 @@ def _mixture_writer(config: ml_collections.ConfigDict, generator, discriminator,
   landscape = jax.jit(lambda variables: jax.nn.sigmoid(discriminator.apply(variables,
                                                                            grid_points)))
 
-  def write(s: state_lib.GANState, step: int) -> None:
-    points = np.asarray(sample(state_lib.generator_variables(s), fixed_z)) * source.scale
-    prob = np.asarray(landscape(state_lib.discriminator_variables(s)))
-    figure = reporting.mixture_figure(
-        points, source.mixture.modes, prob.reshape(LANDSCAPE_RESOLUTION, LANDSCAPE_RESOLUTION),
-        lim, f"{source.name}, {update_rule}, step {step}")
+  def write(view: state_lib.Inference, step: int) -> None:
+    points = np.asarray(sample(view.generator, fixed_z)) * source.scale
+    prob = (None if view.discriminator is None else np.asarray(
+        landscape(view.discriminator)).reshape(LANDSCAPE_RESOLUTION, LANDSCAPE_RESOLUTION))
+    figure = reporting.mixture_figure(points, source.mixture.modes, prob, lim,
+                                      f"{source.name}, {update_rule}, step {step}")
     reporting.save_png(_sample_path(workdir, step), figure)
     log.image("samples", step, figure)
 
@@ -457,7 +425,7 @@ class _RunRecord:
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Dataset, generator,
-           discriminator, state: state_lib.GANState, start_time: float,
+           discriminator, state: Any, start_time: float,
            carried: _RunRecord) -> dict:
   """The training loop of ``train_and_evaluate``, once everything is checked; writes the workdir."""
   is_primary = jax.process_index() == 0
@@ -497,9 +465,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
     unreplicate = lambda s: s
   loop = _compiled_loop(config, generator, discriminator, dataset,
                         BATCH_AXIS if replicated else None)
+  family = families.for_config(config)
   evaluate = (evaluation.make_evaluator(
-      config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key)
-              if config.eval_every and is_primary else None)
+      config, generator=generator, discriminator=discriminator if family.has_critic else None,
+      dataset=dataset, key=eval_key) if config.eval_every and is_primary else None)
   warnings = _input_warnings(config, dataset) + (
       evaluation.classifier_warnings(evaluate.info) if evaluate is not None else [])
   _check_best_metric(config, evaluate)
@@ -537,7 +506,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
         reporting_start = time.time()
         evaluating = at(config.eval_every) or done
         if evaluate is not None and evaluating:
-          last_eval = evaluate(state_lib.for_inference(unreplicate(state)))
+          last_eval = evaluate(family.inference(unreplicate(state)))
           record.update({"eval/" + k: v for k, v in last_eval.items()})
         if best_mngr is not None and evaluating:
           value = float(last_eval.get(config.best_metric, float("nan")))
@@ -551,7 +520,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
         if record:
           log.write(step, record)
         if (at(config.sample_every) or done) and is_primary:
-          write_samples(unreplicate(state), step)
+          write_samples(family.inference(unreplicate(state)), step)
         if at(config.checkpoint_every) or done or received:
           checkpoint.save(mngr, unreplicate(state), run_config, {"wall_s": wall_s()})
           last_checkpoint = step
@@ -571,7 +540,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
   final = unreplicate(state)
   summary = {
       "step": int(final.step),
-      "params_sha256": state_lib.params_sha256(final),
+      "params_sha256": family.params_sha256(final),
       **{k: last_record[k] for k in LOSS_KEYS if k in last_record},
       **{"eval/" + k: v for k, v in last_eval.items()},
       # A mixture run's result, also at the top (experiments.mog_table reads it).
@@ -589,7 +558,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
   }
   if is_primary:
     if not os.path.exists(_sample_path(workdir, step)):
-      write_samples(final, step)
+      write_samples(family.inference(final), step)
     reporting.plot_curves(reporting.read_jsonl(os.path.join(workdir, "metrics.jsonl")),
                           LOSS_KEYS, os.path.join(workdir, "losses.png"))
     with open(summary_path + ".tmp", "w") as f:  # Replaced whole: never half-written.

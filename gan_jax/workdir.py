@@ -16,6 +16,9 @@ from typing import Iterator
 from gan_jax.errors import UserError
 
 LOCK_FILE = ".lock"
+# (lock file or None, workdir this process created or None) of each lock held
+# now, for release_held.
+_HELD: list[tuple] = []
 # What a run writes into its workdir; each that exists must be writable.
 WRITTEN = ("config.json", "metrics.jsonl", "summary.json", "losses.png", "samples",
            "checkpoints", "tensorboard")
@@ -53,23 +56,41 @@ def locked(workdir: str, enabled: bool = True) -> Iterator[None]:
     except BlockingIOError:
       raise UserError(f"workdir {workdir!r} is in use by {_holder(workdir)} (a run in it now); "
                       "wait for it to end, or use another --workdir") from None
-    lock_path = os.path.join(workdir, LOCK_FILE)
-    wrote = False
+    lock_path = None
     if os.access(workdir, os.W_OK):
+      lock_path = os.path.join(workdir, LOCK_FILE)
       with open(lock_path, "w") as f:
         f.write(f"{os.getpid()}\n")
-      wrote = True
+    held = (lock_path, workdir if created else None)
+    _HELD.append(held)
     try:
       yield
     finally:
-      if wrote:
-        with contextlib.suppress(OSError):
-          os.remove(lock_path)
-      if created:
-        with contextlib.suppress(OSError):
-          os.rmdir(workdir)  # Only if empty.
+      if held in _HELD:
+        _HELD.remove(held)
+        _tidy(*held)
   finally:
     os.close(fd)  # Releases the flock.
+
+
+def _tidy(lock_path, created_workdir) -> None:
+  if lock_path is not None:
+    with contextlib.suppress(OSError):
+      os.remove(lock_path)
+  if created_workdir is not None:
+    with contextlib.suppress(OSError):
+      os.rmdir(created_workdir)  # Only if empty.
+
+
+def release_held() -> None:
+  """Tidies up after the locks held now, as their blocks' ends would: for an exit that skips them.
+
+  ``os._exit`` (Ctrl-C during start-up) runs no ``finally``: this removes
+  the lock files and the workdirs this process created and left empty. The
+  flocks themselves go with the process.
+  """
+  while _HELD:
+    _tidy(*_HELD.pop())
 
 
 def check_creatable(workdir: str) -> None:

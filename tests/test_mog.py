@@ -185,7 +185,7 @@ def test_mixture_run_evaluates_the_weight_average_and_pays_the_penalty(tmp_path)
                                        dataset=data.load("mixture:grid"),
                                        key=train._run_keys(config.seed)[2])
   assert evaluate(state_lib.for_inference(state))["modes"] == summary["modes"]
-  raw = evaluate.generate(state.replace(g_ema=()))
+  raw = evaluate.generate(state_lib.for_inference(state.replace(g_ema=())))
   averaged = evaluate.generate(state_lib.for_inference(state))
   assert not np.allclose(raw, averaged)
 

@@ -11,8 +11,8 @@ import optax
 import pytest
 
 from conftest import ROOT, run_python
-from gan_jax import (augment, config as config_lib, features, games, losses, mixtures, networks,
-                     optimizers, regularizers, registry, train)
+from gan_jax import (augment, config as config_lib, families, features, games, losses, mixtures,
+                     networks, optimizers, regularizers, registry, train)
 from gan_jax.errors import UserError
 from gan_jax.registry import Registry
 
@@ -20,7 +20,7 @@ TINY = "experiments/configs/tiny.py"
 
 # Every library registry, by the module that keeps it.
 _LIBRARY = (losses, networks, regularizers, augment, optimizers, games.registry, features,
-            mixtures)
+            mixtures, families)
 
 
 @pytest.fixture(autouse=True)
@@ -102,6 +102,7 @@ def test_every_library_registry_takes_a_user_entry(tiny_config):
   games.register("user_gda", games.registry._factory("simultaneous_gda"))  # pylint: disable=protected-access
   features.register("user_pixels", features.get("pixels"))
   mixtures.register("user_ring", mixtures.get("ring"))
+  families.register("user_family", families.get("gan"))
 
   assert "user_loss" in losses.names() and losses.get("user_loss") == (d_loss, g_loss)
   assert losses.supports_label_smoothing("non_saturating")
@@ -112,6 +113,7 @@ def test_every_library_registry_takes_a_user_entry(tiny_config):
   assert "user_gda" in games.names() and games.defaults("user_gda")
   assert features.get("user_pixels") is features.get("pixels")
   assert mixtures.get("user_ring") is mixtures.get("ring")
+  assert families.get("user_family") is families.get("gan")
   # config.validate looks the names up when it runs, so the new ones count.
   for key, value in (("loss", "user_loss"), ("model", "user_mlp"),
                      ("regularizer", "user_penalty"), ("diffaugment", "user_flip"),

@@ -335,7 +335,12 @@ def test_ctrl_c_before_the_loop_is_exit_130_and_one_line(tmp_path):
                            "--workdir", str(workdir), *SHORT], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   assert proc.stdout.readline().startswith("workdir: ")  # Flags parsed, start-up under way.
-  proc.send_signal(signal.SIGINT)
+  deadline = time.time() + 60
+  while not (workdir / ".lock").exists() and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.01)
+  assert (workdir / ".lock").exists(), "the run never took the workdir's lock"
+  proc.send_signal(signal.SIGINT)  # The lock is held: building or compiling.
   _, stderr = proc.communicate(timeout=120)
   assert proc.returncode == 130, stderr[-3000:]
   assert stderr.strip().count("\n") == 0 and stderr.startswith("interrupted: "), stderr[-3000:]
+  assert not (workdir / ".lock").exists()  # Nothing stale for the next run to take over.

@@ -10,7 +10,7 @@ import pytest
 
 import gan_jax.games as games
 from experiments.configs import default
-from gan_jax import config as config_lib, optimizers, schedules, train
+from gan_jax import config as config_lib, families, optimizers, schedules, train
 from gan_jax.errors import UserError
 from gan_jax.games import base, cgd as cgd_lib
 
@@ -241,7 +241,7 @@ def test_config_schedule_reaches_the_game_optimizer():
                    lr_step_boundaries=(0.5,), lr_step_factor=0.1, num_steps=4, steps_per_call=1)
   config.game_hparams.lr_x = 0.2  # lr_y keeps its default, 1e-2, and is scheduled too.
   config_lib.validate(config)
-  opt = train.game_optimizer(config)
+  opt = families.game_optimizer(config)
   x, y = jnp.zeros(2), jnp.zeros(3)
   state = opt.init(x, y)
   moves = []

@@ -94,8 +94,8 @@ def test_conditional_samples_one_class_per_row(zoo):
   assert images.shape == (6,) + SHAPE
   assert not np.allclose(images[0:2], images[2:4])  # Same z, another class.
   view = state_lib.for_inference(state)  # What evaluators get: complete variables dicts.
-  assert sorted(view.g.params) == ["batch_stats", "params"]
-  assert sorted(view.d.params) == ["params", "spectral"]
+  assert sorted(view.generator) == ["batch_stats", "params"]
+  assert sorted(view.discriminator) == ["params", "spectral"]
 
 
 def _blow_up_run(**overrides):

@@ -59,7 +59,7 @@ OPTIMIZERS = {
     "sga": dict(num_steps=5_000, game_hparams=dict(_SGD, lam=1.0)),
     "unrolled": dict(num_steps=4_000, game_hparams=dict(_SGD, unroll_steps=5)),
     "cgd": dict(num_steps=20_000, game_hparams=dict(lr=0.2, cg_tol=1e-4, cg_max_iters=5)),
-    "acgd": dict(num_steps=12_000, batch_size=512,
+    "acgd": dict(num_steps=20_000, batch_size=512, lr_step_boundaries=(0.5,),
                  game_hparams=dict(lr=1e-3, cg_tol=1e-4, cg_max_iters=5)),
 }
 

@@ -38,15 +38,26 @@ ModuleFactory = Callable[[ml_collections.ConfigDict, tuple[int, ...]], nn.Module
 class Architecture(NamedTuple):
   make_generator: ModuleFactory
   make_discriminator: ModuleFactory
+  family: str = "gan"  # The gan_jax.families entry that trains it.
 
 
 _REGISTRY: Registry[Architecture] = Registry("model")
 
 
 def register(name: str, make_generator: ModuleFactory, make_discriminator: ModuleFactory,
-             *, overwrite: bool = False) -> None:
-  """Adds the model ``name`` (``config.model``): its generator and discriminator factories."""
-  _REGISTRY.register(name, Architecture(make_generator, make_discriminator), overwrite=overwrite)
+             family: str = "gan", *, overwrite: bool = False) -> None:
+  """Adds the model ``name`` (``config.model``).
+
+  Args:
+    name: the ``config.model`` that selects it.
+    make_generator: ``(config, image_shape) -> module``, the sampler (z -> x).
+    make_discriminator: ``(config, image_shape) -> module``, the second
+      network (the VAE's encoder).
+    family: the model family that trains the pair (``gan_jax.families``).
+    overwrite: replace an existing entry of that name.
+  """
+  _REGISTRY.register(name, Architecture(make_generator, make_discriminator, family),
+                     overwrite=overwrite)
 
 
 def get(name: str) -> Architecture:
@@ -176,10 +187,7 @@ def _vae_encoder(config, image_shape):
 register("mlp", _mlp_generator, _mlp_discriminator)
 register("dcgan", _dcgan_generator, _dcgan_discriminator)
 register("sngan_resnet", _resnet_generator, _resnet_discriminator)
-register("vae", _vae_decoder, _vae_encoder)
+register("vae", _vae_decoder, _vae_encoder, family="vae")
 register("toy2d", _toy2d_generator, _toy2d_discriminator)
-
-# The model trained by gan_jax.vae (on the ELBO) instead of the GAN step.
-VAE_MODEL = "vae"
 
 CONDITIONING = layers.CONDITIONING

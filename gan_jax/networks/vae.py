@@ -1,8 +1,9 @@
 """The VAE baseline's MLP encoder and decoder (Kingma & Welling 2014, appendix C).
 
-The decoder fills the generator's slot of a run (``decoder(z)`` gives images
-in [-1, 1], so sample grids and evaluation treat it like a GAN generator) and
-the encoder the discriminator's; ``gan_jax.vae`` trains both on the ELBO.
+Registered as ``config.model = "vae"`` of the ``vae`` model family
+(``gan_jax.families``): ``gan_jax.vae`` trains both on the ELBO, and the
+decoder is the sampler (``decoder(z)`` gives images in [-1, 1], so sample
+grids and evaluation treat it like a GAN generator).
 
 The likelihood is Bernoulli on pixels rescaled to [0, 1]: the decoder's
 outputs are per-pixel logits l, and the image it shows is the Bernoulli
