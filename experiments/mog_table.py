@@ -9,8 +9,8 @@ then every ``--set KEY=VALUE`` (e.g. ``--set regularizer=none --set
 g_ema_decay=0`` for the block without an explicit regularizer or weight
 average), in ``OUT/runs/DATASET/OPTIMIZER/seed_S``: a rerun reuses finished
 runs and resumes unfinished ones, and a workdir that holds a run with other
-settings is refused (use another ``--out``). Seeds are 0 .. seeds-1 (the
-settings were tuned on seeds 100-102).
+settings is refused (use another ``--out``). Seeds are 0 .. seeds-1
+(``mog_grid.py`` says which seeds its settings were chosen on).
 
 Writes ``OUT/results.md`` (mean +- standard error over seeds of the modes
 captured, the fraction of high-quality samples, the reverse KL and the wall
@@ -170,8 +170,9 @@ def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str]
       "# 2-D Gaussian mixtures: mode coverage per optimizer",
       "",
       f"Produced by `{command}`; total wall time of the runs {wall_s / 60:.1f} min on "
-      f"{os.cpu_count()} CPU cores ({platform.machine()}, JAX CPU), one run at a time. "
-      "Mean ± standard error over seeds 0..S-1 (settings tuned on seeds 100-102), 2,500 "
+      f"{os.cpu_count()} CPU cores ({platform.machine()}, JAX CPU; a run that shared them "
+      "with others took longer). Mean ± standard error over seeds 0..S-1 (`mog_grid.py` says "
+      "which seeds its settings were chosen on), 2,500 "
       "generated samples per run. A sample is high quality within 3 std of its nearest "
       "mode; a mode is captured with at least one high-quality sample; reverse KL is "
       "KL(mode histogram of the high-quality samples || uniform) "
