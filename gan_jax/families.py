@@ -25,6 +25,7 @@ from gan_jax import augment, games, losses, networks, optimizers, regularizers, 
 from gan_jax import state as state_lib
 from gan_jax import train_step as train_step_lib
 from gan_jax import vae
+from gan_jax.errors import UserError
 from gan_jax.registry import Registry
 
 
@@ -65,8 +66,17 @@ def get(name: str) -> Family:
 
 
 def for_config(config: ml_collections.ConfigDict) -> Family:
-  """The family that trains ``config.model``."""
-  return get(networks.get(config.model).family)
+  """The family that trains ``config.model``.
+
+  Raises:
+    UserError: the model names a family that is not registered.
+  """
+  name = networks.get(config.model).family
+  try:
+    return get(name)
+  except ValueError as e:
+    raise UserError(f"config.model={config.model!r} is trained by model family {name!r}: "
+                    f"{e}") from None
 
 
 def game_optimizer(config: ml_collections.ConfigDict) -> Optional[games.GameOptimizer]:

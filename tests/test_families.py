@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from experiments.configs import vae as vae_config
-from gan_jax import evaluation, families, networks, train, vae
+from gan_jax import config as config_lib, evaluation, families, networks, train, vae
+from gan_jax.errors import UserError
 from gan_jax.data import Dataset
 
 
@@ -72,9 +73,15 @@ def test_a_registered_family_trains_through_the_engine(tiny_config, tmp_path, re
   assert '"g_moved"' in log
 
 
-def test_unknown_family_is_named():
+def test_unknown_family_is_named(tiny_config, restore_registries):
   with pytest.raises(ValueError, match="model family 'nope'"):
     families.get("nope")
+  mlp = networks.get("mlp")
+  networks.register("orphan_mlp", mlp.make_generator, mlp.make_discriminator, family="nope")
+  tiny_config.model = "orphan_mlp"
+  with pytest.raises(UserError, match="config.model='orphan_mlp' is trained by model family "
+                                      "'nope': unknown model family 'nope'"):
+    config_lib.validate(tiny_config)
 
 
 def test_vae_run_samples_from_its_decoder(tmp_path):

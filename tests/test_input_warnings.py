@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from gan_jax import train
+from gan_jax import features, train
 
 
 def _npz(tmp_path, n):
@@ -36,3 +36,24 @@ def test_warnings_reach_the_log_and_the_summary(tiny_config, tmp_path, caplog):
 def test_a_plain_run_has_no_warnings(tiny_config, tmp_path):
   tiny_config.num_steps = 10
   assert train.train_and_evaluate(tiny_config, str(tmp_path / "run"))["warnings"] == []
+
+
+def test_a_weak_evaluation_classifier_is_one_warning_in_the_summary(tiny_config, tmp_path,
+                                                                     monkeypatch, caplog):
+  # An extractor whose classifier scored 0.68 on its test split, like a badly trained one.
+  reg = features._REGISTRY  # pylint: disable=protected-access
+  monkeypatch.setattr(reg, "_entries", dict(reg._entries))  # pylint: disable=protected-access
+
+  def embed(images):
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    return flat[:, :8], np.full((len(images), 10), 0.1)
+
+  features.register("weak_classifier", lambda config, dataset: features.FeatureExtractor(
+      "weak_classifier", "0", embed, 10, {"test_accuracy": 0.68}))
+  tiny_config.update(dict(eval_features="weak_classifier", num_steps=10, eval_every=10,
+                          num_eval_samples=50))
+  summary = train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  expected = ("the evaluation classifier's test accuracy is 0.680, below 0.9: its FID, KID and "
+              "class metrics are unreliable")
+  assert summary["warnings"] == [expected]
+  assert any(expected in r.getMessage() for r in caplog.records)
