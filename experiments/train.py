@@ -26,9 +26,10 @@ def _exit_interrupted(signum=None, frame=None):
   checkpoint first; outside it nothing a later run needs is half-written
   (start-up writes nothing before its checks; summary.json is replaced
   whole), and the workdir's lock file (and the workdir, if this run created
-  it and left it empty) is removed here. ``os._exit``: an exception raised from a signal handler can land in
-  code that swallows it (a garbage-collection callback, a library's broad
-  except), and the command would go on.
+  it and left it empty) is removed here. ``os._exit``: an exception raised
+  from a signal handler can land in code that swallows it (a
+  garbage-collection callback, a library's broad except), and the command
+  would go on.
   """
   del signum, frame
   print("interrupted: stopped outside the training loop; re-run the same command to start "

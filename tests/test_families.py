@@ -1,4 +1,4 @@
-"""Model families: the VAE in its own state, and a family a user registers runs through the engine."""
+"""Model families: the VAE in its own state; a family a user registers runs through the engine."""
 
 import dataclasses
 
