@@ -72,8 +72,8 @@ def evaluate(workdir: str, choice="latest") -> dict:
   eval_key = train._run_keys(config.seed)[2]  # pylint: disable=protected-access
   family = families.for_config(config)
   evaluator = evaluation.make_evaluator(
-      config, generator=generator, discriminator=discriminator if family.has_critic else None,
-      dataset=dataset, key=eval_key, num_samples=_NUM_SAMPLES.value)
+      config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key,
+      num_samples=_NUM_SAMPLES.value)
   view = family.inference(state)
   values = evaluator(view)
   records = evaluator.describe(values)

@@ -56,7 +56,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import features, metrics, mixtures
+from gan_jax import families, features, metrics, mixtures
 from gan_jax.data import Dataset, to_float, to_uint8
 from gan_jax.features.common import batched_apply
 from gan_jax.state import Inference
@@ -405,8 +405,9 @@ def make_evaluator(config: ml_collections.ConfigDict, *, generator, discriminato
     config: the run's validated config (``eval_features``, its settings,
       ``num_eval_samples``, ``latent_dim``, ``model``, ``conditioning``).
     generator: the generator module.
-    discriminator: the discriminator module, or None for a family without
-      one (then no d_real/d_fake).
+    discriminator: the second network of ``config.model``; used for
+      d_real/d_fake only when its model family has a critic (not the VAE's
+      encoder).
     dataset: the training data set (its eval split is used when present).
     key: fixes the latents, the real subset and KID's subsets.
     num_samples: generated (and real) images; default ``config.num_eval_samples``.
@@ -421,6 +422,8 @@ def make_evaluator(config: ml_collections.ConfigDict, *, generator, discriminato
     return MixtureEvaluator(config=config, generator=generator, source=dataset, key=key,
                             num_samples=num_samples or config.num_eval_samples)
   extractor = features.build(config.eval_features, config, dataset)
+  if not families.for_config(config).has_critic:
+    discriminator = None
   return Evaluator(config=config, generator=generator, discriminator=discriminator,
                    dataset=dataset, key=key,
                    num_samples=num_samples or config.num_eval_samples, extractor=extractor)

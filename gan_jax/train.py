@@ -467,8 +467,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
                         BATCH_AXIS if replicated else None)
   family = families.for_config(config)
   evaluate = (evaluation.make_evaluator(
-      config, generator=generator, discriminator=discriminator if family.has_critic else None,
-      dataset=dataset, key=eval_key) if config.eval_every and is_primary else None)
+      config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key)
+              if config.eval_every and is_primary else None)
   warnings = _input_warnings(config, dataset) + (
       evaluation.classifier_warnings(evaluate.info) if evaluate is not None else [])
   _check_best_metric(config, evaluate)

@@ -30,11 +30,11 @@ def test_vae_state_names_its_networks_and_has_no_critic():
   assert images.shape == (2, 6, 6, 1)
   means, _ = encoder.apply(state.encoder.params, images)
   assert means.shape == (2, 4)
-  # Without a critic the evaluation has no d_real/d_fake.
+  # Without a critic the evaluation has no d_real/d_fake (the encoder is not one).
   dataset = Dataset("npz:blobs.npz", np.random.default_rng(0).integers(
       0, 256, (40, 6, 6, 1), dtype=np.uint8))
   config.eval_features = "pixels"
-  evaluate = evaluation.make_evaluator(config, generator=decoder, discriminator=None,
+  evaluate = evaluation.make_evaluator(config, generator=decoder, discriminator=encoder,
                                        dataset=dataset, key=jax.random.PRNGKey(0), num_samples=16)
   assert not set(evaluation.D_METRICS) & set(evaluate(view))
 
