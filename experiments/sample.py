@@ -103,12 +103,12 @@ def class_labels(config, requested: Optional[list[int]], num: int) -> Optional[n
 
 def draw(generator, view, config, num: int, seed: int,
          labels: Optional[np.ndarray]) -> np.ndarray:
-  """``num`` uint8 samples [num, H, W, C] of an inference view's generator (EMA when kept).
+  """The generator's raw outputs for ``num`` latents (EMA when kept): float [num, ...].
 
-  A mixture run's generator draws points: float64 [num, D], still scaled.
+  Images in [-1, 1] [num, H, W, C]; a mixture run's points [num, D], still scaled.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import data, train_step  # pylint: disable=g-import-not-at-top
+  from gan_jax import train_step  # pylint: disable=g-import-not-at-top
   from gan_jax.features.common import batched_apply  # pylint: disable=g-import-not-at-top
 
   key = jax.random.fold_in(jax.random.PRNGKey(seed), LATENT_TAG)
@@ -116,20 +116,8 @@ def draw(generator, view, config, num: int, seed: int,
   variables = view.generator
   sample = jax.jit(functools.partial(train_step.generate, generator))
   fn = lambda i: (sample(variables, z[i], None if labels is None else labels[i]),)
-  (images,) = batched_apply(fn, np.arange(num), BATCH)
-  if images.ndim == 2:  # Points, not images.
-    return np.asarray(images, np.float64)
-  return data.to_uint8(images)
-
-
-def write_points(out: str, png: str, points: np.ndarray, source) -> None:
-  """A mixture run's samples: the .npz of float32 ``points`` [N, D] and their scatter."""
-  from gan_jax import reporting  # pylint: disable=g-import-not-at-top
-  tmp = out + ".tmp.npz"
-  np.savez(tmp, points=points.astype(np.float32))
-  os.replace(tmp, out)
-  reporting.save_png(png, reporting.mixture_figure(points, source.mixture.modes, None,
-                                                   1.5 * source.scale, source.name))
+  (outputs,) = batched_apply(fn, np.arange(num), BATCH)
+  return outputs
 
 
 def write(out: str, png: str, images: np.ndarray, labels: Optional[np.ndarray],
@@ -148,17 +136,18 @@ def sample(workdir: str, choice, num: int, out: str, seed: int,
            requested_labels: Optional[list[int]]) -> dict:
   """Draws and writes the samples; returns what was done (step, EMA, paths)."""
   from experiments import run_dir  # pylint: disable=g-import-not-at-top
-  from gan_jax import families, networks  # pylint: disable=g-import-not-at-top
+  from gan_jax import data, families, networks  # pylint: disable=g-import-not-at-top
 
   png = check_out(out)
   config, _, dataset, generator, _, state = run_dir.load_run(workdir, choice)
   labels = class_labels(config, requested_labels, num)
   view = families.for_config(config).inference(state)
-  images = draw(generator, view, config, num, seed, labels)
-  if images.ndim == 2:  # A mixture run's points.
-    write_points(out, png, images * dataset.scale, dataset)
-    return {"step": int(state.step), "ema": view.ema, "png": png,
-            "shape": images.shape}
+  outputs = draw(generator, view, config, num, seed, labels)
+  own = data.source_of(config.dataset).write_samples
+  if own is not None:  # Not images (a mixture's points).
+    own(dataset, outputs, out, png)
+    return {"step": int(state.step), "ema": view.ema, "png": png, "shape": outputs.shape}
+  images = data.to_uint8(outputs)
   num_classes = networks.num_classes(config)
   # Default labels cycle 0..K-1: then each grid column is one class.
   rows = (math.ceil(min(num, GRID_MAX) / num_classes)

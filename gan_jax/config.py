@@ -44,6 +44,11 @@ def _name(known: Callable[[], list[str]]) -> tuple[Check, Callable[[], str]]:
   return (lambda v: v in known(), lambda: "one of " + ", ".join(known()))
 
 
+def _metric_names() -> tuple[str, ...]:
+  """What an evaluation can compute: the image metrics and the data sources' own."""
+  return evaluation.METRIC_NAMES + data.source_metrics()
+
+
 def _policy_ok(value: str) -> bool:
   try:
     augment.parse_policy(value)
@@ -102,8 +107,8 @@ _SCHEMA: dict[str, tuple[Check, Any]] = {
     "num_eval_samples": _int(1),
     "progress_bar": (lambda v: isinstance(v, bool), "true or false"),
     # The best checkpoint (gan_jax.train): by which evaluation metric, lower or higher.
-    "best_metric": (lambda v: v == "" or v in evaluation.METRIC_NAMES,
-                    "'' (off) or one of " + ", ".join(evaluation.METRIC_NAMES)),
+    "best_metric": (lambda v: v == "" or v in _metric_names(),
+                    lambda: "'' (off) or one of " + ", ".join(_metric_names())),
     "best_mode": _name(lambda: ["min", "max"]),
     # Evaluation (gan_jax.evaluation, gan_jax.features).
     "eval_features": _name(features.names),

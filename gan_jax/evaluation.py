@@ -22,13 +22,11 @@ once by ``python -m experiments.evaluate`` (into eval.json). On
 - ``d_real``/``d_fake``: the discriminator's mean probability on the real and
   generated images (GANs only).
 
-A run on a Gaussian mixture (``config.dataset = "mixture:NAME"``) is judged
-by its modes instead (``MixtureEvaluator``): ``modes``, ``high_quality`` and
-``reverse_kl`` of ``config.num_eval_samples`` generated points
-(``gan_jax.metrics.mode_coverage.mixture_mode_stats``: a sample is high
-quality within 3 std of its nearest mode, a mode is captured with at least
-one high-quality sample, reverse KL is KL(mode histogram of the high-quality
-samples || uniform)).
+A data source that is not images brings its own evaluator
+(``gan_jax.data.Source.make_evaluator``): a run on a Gaussian mixture
+(``config.dataset = "mixture:NAME"``) is judged by its modes
+(``gan_jax.mixtures.MixtureEvaluator``: ``modes``, ``high_quality``,
+``reverse_kl``).
 
 The real images are the data set's eval split when it has one, else the
 training split (``info["split"]`` says which). Generated images are rounded to
@@ -56,7 +54,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import families, features, metrics, mixtures
+from gan_jax import data, families, features, metrics
 from gan_jax.data import Dataset, to_float, to_uint8
 from gan_jax.features.common import batched_apply
 from gan_jax.state import Inference
@@ -78,8 +76,7 @@ FEATURE_METRICS = ("pixel_fd", "fid", "kid", "kid_std", "precision", "recall", "
                    "coverage")
 CLASS_METRICS = ("classifier_score", "classifier_score_std", "class_kl")
 D_METRICS = ("d_real", "d_fake")
-MIXTURE_METRICS = ("modes", "high_quality", "reverse_kl")
-METRIC_NAMES = FEATURE_METRICS + CLASS_METRICS + D_METRICS + MIXTURE_METRICS
+METRIC_NAMES = FEATURE_METRICS + CLASS_METRICS + D_METRICS
 
 
 def real_eval_images(dataset: Dataset, num: int,
@@ -261,6 +258,9 @@ class Evaluator:
   Build it with ``make_evaluator``.
   """
 
+  # Printed at each evaluation, and repeated at the top of summary.json.
+  headline = ("fid", "kid", "precision", "recall")
+
   def __init__(self, *, config: ml_collections.ConfigDict, generator, discriminator,
                dataset: Dataset, key: jax.Array, num_samples: int,
                extractor: features.FeatureExtractor):
@@ -360,43 +360,6 @@ def _d_probability(discriminator, variables: dict, images: jax.Array,
   return jax.nn.sigmoid(logits.reshape(len(images)))
 
 
-class MixtureEvaluator:
-  """``evaluate(view) -> {modes, high_quality, reverse_kl}`` for a run on a mixture.
-
-  Build it with ``make_evaluator``. The latents are fixed by the key, so two
-  evaluations of the same generator agree exactly.
-  """
-
-  def __init__(self, *, config: ml_collections.ConfigDict, generator,
-               source: mixtures.MixtureData, key: jax.Array, num_samples: int):
-    self.source = source
-    self._z = latents(key, num_samples, config.latent_dim)
-    self._sample = jax.jit(functools.partial(generate, generator))
-    self.info = {"features": "modes", "num_fake": int(num_samples),
-                 "mixture": source.name, "num_modes": int(source.mixture.modes.shape[0])}
-
-  def metric_names(self) -> tuple[str, ...]:
-    return MIXTURE_METRICS
-
-  def generate(self, view: Inference) -> np.ndarray:
-    """The evaluation's points in the data's own coordinates, float64 [N, D]."""
-    points = np.asarray(self._sample(view.generator, self._z), np.float64)
-    return points * self.source.scale
-
-  def __call__(self, view: Inference) -> dict:
-    """Mode statistics of a state's inference view; samples that are not finite score 0."""
-    points = self.generate(view)
-    if not np.all(np.isfinite(points)):
-      return {"modes": 0, "high_quality": 0.0, "reverse_kl": float("nan")}
-    mixture = self.source.mixture
-    return dict(metrics.mixture_mode_stats(points, mixture.modes, mixture.std))
-
-  def describe(self, values: dict) -> dict:
-    """Per-metric records for eval.json."""
-    return {name: {"value": value, "num_fake": self.info["num_fake"], "features": "modes",
-                   "mixture": self.source.name} for name, value in values.items()}
-
-
 def make_evaluator(config: ml_collections.ConfigDict, *, generator, discriminator,
                    dataset, key: jax.Array, num_samples: Optional[int] = None):
   """The evaluator of a run: builds (or loads) the feature extractor once.
@@ -413,17 +376,19 @@ def make_evaluator(config: ml_collections.ConfigDict, *, generator, discriminato
     num_samples: generated (and real) images; default ``config.num_eval_samples``.
 
   Returns:
-    The ``Evaluator`` (a ``MixtureEvaluator`` for a mixture).
+    The ``Evaluator``, or the data source's own evaluator when it has one
+    (``gan_jax.data.Source.make_evaluator``).
 
   Raises:
     UserError: bad feature-extractor settings (e.g. a malformed weights file).
   """
-  if isinstance(dataset, mixtures.MixtureData):
-    return MixtureEvaluator(config=config, generator=generator, source=dataset, key=key,
-                            num_samples=num_samples or config.num_eval_samples)
+  num_samples = num_samples or config.num_eval_samples
+  own = data.source_of(dataset.name).make_evaluator
+  if own is not None:
+    return own(config, generator=generator, discriminator=discriminator, dataset=dataset,
+               key=key, num_samples=num_samples)
   extractor = features.build(config.eval_features, config, dataset)
   if not families.for_config(config).has_critic:
     discriminator = None
   return Evaluator(config=config, generator=generator, discriminator=discriminator,
-                   dataset=dataset, key=key,
-                   num_samples=num_samples or config.num_eval_samples, extractor=extractor)
+                   dataset=dataset, key=key, num_samples=num_samples, extractor=extractor)

@@ -49,7 +49,7 @@ import tqdm
 from absl import logging
 
 from gan_jax import checkpoint, config as config_lib, data, determinism, evaluation, families
-from gan_jax import mixtures, networks, reporting
+from gan_jax import networks, reporting
 from gan_jax import state as state_lib
 from gan_jax import train_step as train_step_lib
 from gan_jax import workdir as workdir_lib
@@ -269,59 +269,37 @@ def _compiled_loop(config: ml_collections.ConfigDict, generator, discriminator, 
 
 def _sample_writer(config: ml_collections.ConfigDict, generator, discriminator, dataset,
                    sample_key: jax.Array, workdir: str, log: reporting.MetricsLog):
-  """A function (inference view, step) -> None that saves a grid from fixed latents.
+  """A function (inference view, step) -> None that saves a picture of fixed latents' samples.
 
-  A conditional run's grid has one class per row; a run on a mixture draws
-  its points over the discriminator's landscape instead.
+  An image grid (one class per row in a conditional run), or the data
+  source's own picture (``gan_jax.data.Source.make_sample_writer``; a
+  mixture's points over the discriminator's landscape).
   """
-  if isinstance(dataset, mixtures.MixtureData):
-    return _mixture_writer(config, generator, discriminator, dataset, sample_key, workdir, log)
+  make = data.source_of(dataset.name).make_sample_writer or _image_grid_writer
+  draw = make(config, generator=generator, discriminator=discriminator, dataset=dataset,
+              key=sample_key)
+
+  def write(view: state_lib.Inference, step: int) -> None:
+    picture = draw(view, step)
+    reporting.save_png(_sample_path(workdir, step), picture)
+    log.image("samples", step, picture)
+
+  return write
+
+
+def _image_grid_writer(config: ml_collections.ConfigDict, *, generator, discriminator, dataset,
+                       key: jax.Array):
+  """(view, step) -> the grid of NUM_SAMPLE_IMAGES samples, one class per row if conditional."""
+  del discriminator, dataset  # The grid shows the generator's images alone.
   num_classes = networks.num_classes(config)
   labels, rows, count = None, None, NUM_SAMPLE_IMAGES
   if num_classes:
     labels = train_step_lib.grid_labels(num_classes, max(1, NUM_SAMPLE_IMAGES // num_classes))
     rows, count = num_classes, len(labels)
-  fixed_z = train_step_lib.latents(sample_key, count, config.latent_dim)
+  fixed_z = train_step_lib.latents(key, count, config.latent_dim)
   sample = jax.jit(functools.partial(train_step_lib.generate, generator))
-
-  def write(view: state_lib.Inference, step: int) -> None:
-    images = np.asarray(sample(view.generator, fixed_z, labels))
-    grid = reporting.image_grid(images, rows=rows)
-    reporting.save_png(_sample_path(workdir, step), grid)
-    log.image("samples", step, grid)
-
-  return write
-
-
-# Points drawn in a mixture run's samples PNG, and its landscape's resolution.
-NUM_SAMPLE_POINTS = 1000
-LANDSCAPE_RESOLUTION = 120
-
-
-def _mixture_writer(config: ml_collections.ConfigDict, generator, discriminator,
-                    source: mixtures.MixtureData, sample_key: jax.Array, workdir: str,
-                    log: reporting.MetricsLog):
-  """The sample writer of a mixture run: fixed points over sigmoid(D) on a grid (if D exists)."""
-  update_rule = config.game_optimizer if config.game_optimizer != "none" else config.optimizer
-  fixed_z = train_step_lib.latents(sample_key, NUM_SAMPLE_POINTS, config.latent_dim)
-  lim = 1.5 * source.scale  # The farthest mode, and half as much again around it.
-  axis = np.linspace(-lim, lim, LANDSCAPE_RESOLUTION, dtype=np.float32)
-  xs, ys = np.meshgrid(axis, axis, indexing="xy")
-  grid_points = np.stack([xs.ravel(), ys.ravel()], axis=1) / source.scale
-  sample = jax.jit(functools.partial(train_step_lib.generate, generator))
-  landscape = jax.jit(lambda variables: jax.nn.sigmoid(discriminator.apply(variables,
-                                                                           grid_points)))
-
-  def write(view: state_lib.Inference, step: int) -> None:
-    points = np.asarray(sample(view.generator, fixed_z)) * source.scale
-    prob = (None if view.discriminator is None else np.asarray(
-        landscape(view.discriminator)).reshape(LANDSCAPE_RESOLUTION, LANDSCAPE_RESOLUTION))
-    figure = reporting.mixture_figure(points, source.mixture.modes, prob, lim,
-                                      f"{source.name}, {update_rule}, step {step}")
-    reporting.save_png(_sample_path(workdir, step), figure)
-    log.image("samples", step, figure)
-
-  return write
+  return lambda view, step: reporting.image_grid(
+      np.asarray(sample(view.generator, fixed_z, labels)), rows=rows)
 
 
 def _sample_path(workdir: str, step: int) -> str:
@@ -357,10 +335,9 @@ def progress_line(step: int, num_steps: int, record: dict) -> str:
           f"ETA {_clock((num_steps - step) / max(rate, 1e-9))}")
 
 
-def eval_line(step: int, values: dict, best: Optional[dict]) -> str:
-  """'eval step 10000: fid 24.9  kid 0.021 ...' and whether it is the best checkpoint now."""
-  shown = "  ".join(f"{k} {values[k]:.4g}" for k in ("fid", "kid", "precision", "recall", *evaluation.MIXTURE_METRICS)
-                    if k in values)
+def eval_line(step: int, values: dict, best: Optional[dict], headline: tuple[str, ...]) -> str:
+  """'eval step 10000: fid 24.9  kid 0.021 ...': the ``headline`` metrics, and if it is the best yet."""
+  shown = "  ".join(f"{k} {values[k]:.4g}" for k in headline if k in values)
   mark = f"  (best {best['metric']} so far)" if best is not None and best["step"] == step else ""
   return f"eval step {step}: {shown}{mark}"
 
@@ -516,7 +493,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
             checkpoint.save(best_mngr, unreplicate(state), run_config,
                             {"best": best, "wall_s": wall_s()})
         if evaluate is not None and evaluating:
-          say(eval_line(step, last_eval, best))
+          say(eval_line(step, last_eval, best, evaluate.headline))
         if record:
           log.write(step, record)
         if (at(config.sample_every) or done) and is_primary:
@@ -543,8 +520,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
       "params_sha256": family.params_sha256(final),
       **{k: last_record[k] for k in LOSS_KEYS if k in last_record},
       **{"eval/" + k: v for k, v in last_eval.items()},
-      # A mixture run's result, also at the top (experiments.mog_table reads it).
-      **{k: last_eval[k] for k in evaluation.MIXTURE_METRICS if k in last_eval},
+      # The evaluator's headline metrics, also at the top (experiments.mog_table reads them).
+      **{k: last_eval[k] for k in (evaluate.headline if evaluate else ()) if k in last_eval},
       **({"eval_info": evaluate.info} if evaluate is not None else {}),
       "best": None if best is None else {k: best[k] for k in ("step", "metric", "value")},
       "warnings": warnings,

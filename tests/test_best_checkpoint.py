@@ -19,6 +19,7 @@ class _ScriptedEvaluator:
 
   info = {"features": "pixels", "features_hash": None, "split": "train", "num_real": 1,
           "num_fake": 1}
+  headline = evaluation.Evaluator.headline
 
   def metric_names(self):
     return evaluation.FEATURE_METRICS

@@ -190,7 +190,7 @@ def test_mixture_run_evaluates_the_weight_average_and_pays_the_penalty(tmp_path)
   assert not np.allclose(raw, averaged)
 
 
-LONG = ("--config.num_steps=3000", "--config.checkpoint_every=100", "--config.log_every=100",
+LONG = ("--config.num_steps=1000", "--config.checkpoint_every=100", "--config.log_every=100",
         "--config.sample_every=0", "--config.eval_every=0", "--config.steps_per_call=50",
         "--config.hidden_dims=(16,16)", "--config.progress_bar=false")
 
@@ -215,7 +215,7 @@ def test_mixture_run_resumes_after_sigkill_to_the_same_parameters(tmp_path):
   _, stderr = reference.communicate(timeout=300)
   assert reference.returncode == 0, stderr[-2000:]
   summary = json.load(open(workdir / "summary.json"))
-  assert 0 < summary["resumed_from_step"] < 3000
+  assert 0 < summary["resumed_from_step"] < 1000
   assert summary["params_sha256"] == json.load(open(tmp_path / "ref" / "summary.json"))[
       "params_sha256"]
 
