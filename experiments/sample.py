@@ -143,7 +143,7 @@ def sample(workdir: str, choice, num: int, out: str, seed: int,
   labels = class_labels(config, requested_labels, num)
   view = families.for_config(config).inference(state)
   outputs = draw(generator, view, config, num, seed, labels)
-  own = data.source_of(config.dataset).write_samples
+  own = getattr(data.hooks_of(dataset), "write_samples", None)
   if own is not None:  # Not images (a mixture's points).
     own(dataset, outputs, out, png)
     return {"step": int(state.step), "ema": view.ema, "png": png, "shape": outputs.shape}

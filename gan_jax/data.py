@@ -359,6 +359,14 @@ def source_of(name: str) -> Source:
   return _sources().get(_kind(name))
 
 
+def hooks_of(dataset) -> Optional[Source]:
+  """The registered ``Source`` whose hooks judge and draw ``dataset``; None for images.
+
+  A ``Dataset`` (images, whatever its name) is evaluated and drawn as images.
+  """
+  return None if isinstance(dataset, Dataset) else source_of(dataset.name)
+
+
 def source_metrics() -> tuple[str, ...]:
   """The metric names of every registered source's own evaluator."""
   sources = _sources()

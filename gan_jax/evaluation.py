@@ -383,7 +383,7 @@ def make_evaluator(config: ml_collections.ConfigDict, *, generator, discriminato
     UserError: bad feature-extractor settings (e.g. a malformed weights file).
   """
   num_samples = num_samples or config.num_eval_samples
-  own = data.source_of(dataset.name).make_evaluator
+  own = getattr(data.hooks_of(dataset), "make_evaluator", None)
   if own is not None:
     return own(config, generator=generator, discriminator=discriminator, dataset=dataset,
                key=key, num_samples=num_samples)

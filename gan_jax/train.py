@@ -275,7 +275,7 @@ def _sample_writer(config: ml_collections.ConfigDict, generator, discriminator, 
   source's own picture (``gan_jax.data.Source.make_sample_writer``; a
   mixture's points over the discriminator's landscape).
   """
-  make = data.source_of(dataset.name).make_sample_writer or _image_grid_writer
+  make = getattr(data.hooks_of(dataset), "make_sample_writer", None) or _image_grid_writer
   draw = make(config, generator=generator, discriminator=discriminator, dataset=dataset,
               key=sample_key)
 
