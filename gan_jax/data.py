@@ -24,7 +24,10 @@
   MNIST once it has been downloaded and prepared into ``~/tensorflow_datasets``.
 
 Each kind is a ``Source`` in one registry (``register_source``), keyed by the
-part of the name before ``:``.
+part of the name before ``:``. A kind of data that is not images also gives
+its ``Source`` an evaluator, a samples picture and a sample writer, so a new
+one is one module that registers itself (``gan_jax/mixtures.py``; a user's
+module is named in ``config.imports``).
 
 The small GAN data sets fit on the accelerator whole, so training draws its
 batches there (see ``gan_jax.train_step``) and no Python input pipeline sits
