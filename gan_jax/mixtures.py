@@ -223,7 +223,8 @@ LANDSCAPE_RESOLUTION = 120
 
 
 def landscape_writer(config: ml_collections.ConfigDict, *, generator, discriminator,
-                     dataset: MixtureData, key: jax.Array) -> Callable[[Inference, int], np.ndarray]:
+                     dataset: MixtureData,
+                     key: jax.Array) -> Callable[[Inference, int], np.ndarray]:
   """A function (view, step) -> uint8 RGB picture of fixed points over sigmoid(D) (if D exists)."""
   update_rule = config.game_optimizer if config.game_optimizer != "none" else config.optimizer
   fixed_z = latents(key, NUM_SAMPLE_POINTS, config.latent_dim)
@@ -246,7 +247,10 @@ def landscape_writer(config: ml_collections.ConfigDict, *, generator, discrimina
 
 
 def write_samples(dataset: MixtureData, outputs: np.ndarray, out: str, png: str) -> None:
-  """``experiments.sample``'s files: ``points``, float32 [N, D] in the data's coordinates, and their scatter."""
+  """``experiments.sample``'s files: the .npz of ``points`` and their scatter PNG.
+
+  ``points`` are float32 [N, D] in the data's own coordinates.
+  """
   points = np.asarray(outputs, np.float64) * dataset.scale
   tmp = out + ".tmp.npz"
   np.savez(tmp, points=points.astype(np.float32))

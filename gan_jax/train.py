@@ -335,8 +335,9 @@ def progress_line(step: int, num_steps: int, record: dict) -> str:
           f"ETA {_clock((num_steps - step) / max(rate, 1e-9))}")
 
 
-def eval_line(step: int, values: dict, best: Optional[dict], headline: tuple[str, ...]) -> str:
-  """'eval step 10000: fid 24.9  kid 0.021 ...': the ``headline`` metrics, and if it is the best yet."""
+def eval_line(step: int, values: dict, best: Optional[dict],
+              headline: tuple[str, ...]) -> str:
+  """'eval step 10000: fid 24.9  kid 0.021 ...' (the ``headline`` metrics); marks the best yet."""
   shown = "  ".join(f"{k} {values[k]:.4g}" for k in headline if k in values)
   mark = f"  (best {best['metric']} so far)" if best is not None and best["step"] == step else ""
   return f"eval step {step}: {shown}{mark}"
