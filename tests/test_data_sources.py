@@ -10,7 +10,6 @@ from PIL import Image
 from experiments.configs import mog_ring
 from gan_jax import config as config_lib, data, mixtures, train
 from gan_jax.errors import UserError
-from gan_jax.registry import Registry
 from gan_jax.train_step import generate, latents
 
 
@@ -44,11 +43,9 @@ def _step_picture(config, *, generator, discriminator, dataset, key):
 @pytest.fixture
 def circle_source(monkeypatch):
   """'circle': the ring's batches with its own evaluator and picture, registered for one test."""
-  sources = Registry("data source")
-  shipped = data._sources()  # pylint: disable=protected-access
-  for kind in shipped.names():
-    sources.register(kind, shipped.get(kind))
-  monkeypatch.setattr(data, "_SOURCES", sources)
+  # pylint: disable=protected-access
+  shipped = data._sources()
+  monkeypatch.setattr(shipped, "_entries", dict(shipped._entries))  # Undone after the test.
   data.register_source("circle", data.Source(
       load=lambda name, size, channels: mixtures.MixtureData(name, mixtures.get("ring")),
       usage="circle", metrics=RadiusEvaluator.headline, make_evaluator=RadiusEvaluator,
