@@ -81,10 +81,6 @@ def init_distributed(coordinator_address: str, num_processes: int, process_id: i
   # Cross-process collectives on CPU need gloo; the setting is ignored on GPU/TPU.
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(coordinator_address, num_processes, process_id)
-  # Orbax's barriers stay device collectives: its experimental
-  # coordination-service barriers (experimental_orbax_use_distributed_barrier)
-  # reuse a key across overlapping saves and failed a 2-process run with
-  # "Barrier ...:set_value_start is already ongoing".
 
 
 class ArgumentParser(argparse.ArgumentParser):
