@@ -40,14 +40,12 @@ BEST_DIR = "best"
 
 def manager(workdir: str, max_to_keep: int, create: bool = True) -> ocp.CheckpointManager:
   """The workdir's checkpoint manager; ``create=False`` reads only (no directory is made)."""
-  return _manager(os.path.join(os.path.abspath(workdir), "checkpoints"), max_to_keep, create,
-                  "checkpoints")
+  return _manager(os.path.join(os.path.abspath(workdir), "checkpoints"), max_to_keep, create)
 
 
 def best_manager(workdir: str, create: bool = True) -> ocp.CheckpointManager:
   """The manager of ``checkpoints/best/``: the one best checkpoint of the run."""
-  return _manager(os.path.join(os.path.abspath(workdir), "checkpoints", BEST_DIR), 1, create,
-                  BEST_DIR)
+  return _manager(os.path.join(os.path.abspath(workdir), "checkpoints", BEST_DIR), 1, create)
 
 
 def has_best(workdir: str) -> bool:
@@ -56,21 +54,21 @@ def has_best(workdir: str) -> bool:
   return os.path.isdir(path) and any(d.isdigit() for d in os.listdir(path))
 
 
-def _manager(directory: str, max_to_keep: int, create: bool,
-             barrier_prefix: str) -> ocp.CheckpointManager:
+def _manager(directory: str, max_to_keep: int, create: bool) -> ocp.CheckpointManager:
   # The handler named up front lets item_metadata read a checkpoint's tree
   # (paths, shapes) before anything is restored. In a multi-process run each
   # manager's save ends with a cross-process barrier in a background thread;
-  # barriers of the two managers share names unless prefixed, and a second
-  # manager's save entering the same barrier while the first's is open fails
-  # with "Barrier ...:set_value_start is already ongoing" or hangs.
+  # barriers of the two managers share names unless prefixed (here by the
+  # directory's name: checkpoints, best), and a second manager's save entering
+  # the same barrier while the first's is open fails with
+  # "Barrier ...:set_value_start is already ongoing" or hangs.
   return ocp.CheckpointManager(
       directory,
       item_handlers=ocp.StandardCheckpointHandler(),
       options=ocp.CheckpointManagerOptions(
           max_to_keep=max_to_keep, create=create,
           multiprocessing_options=ocp.options.MultiprocessingOptions(
-              barrier_sync_key_prefix=barrier_prefix)))
+              barrier_sync_key_prefix=os.path.basename(directory))))
 
 
 def config_sha256(run_config: dict) -> str:

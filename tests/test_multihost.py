@@ -20,6 +20,14 @@ def _free_port():
     return s.getsockname()[1]
 
 
+def _start_two(argv_of, **env_extra):
+  """Processes 0 and 1 of ``python ARGV_OF(i)`` from the repo root, faulthandler on."""
+  env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1", **env_extra)
+  return [subprocess.Popen([sys.executable, *argv_of(i)], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for i in range(2)]
+
+
 def _communicate_or_dump(procs, timeout):
   """Each process's (stdout, stderr); a hung one is failed with every thread's Python stack."""
   try:
@@ -35,15 +43,12 @@ def _communicate_or_dump(procs, timeout):
 @pytest.mark.parametrize("parallelism", ["shard_map", "pmap"])
 def test_two_processes_agree_and_match_one_process(tiny_config, tmp_path, parallelism):
   port = _free_port()
-  env = dict(os.environ, XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=2"),
-             PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
-  procs = [subprocess.Popen(
-      [sys.executable, "-m", "experiments.train", "--config", "experiments/configs/tiny.py",
-       "--workdir", str(tmp_path / "multi"), "--config.num_steps=20",
-       f"--config.parallelism={parallelism}",
-       "--coordinator_address", f"127.0.0.1:{port}", "--num_processes", "2", "--process_id", str(i)],
-      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for i in range(2)]
+  procs = _start_two(
+      lambda i: ["-m", "experiments.train", "--config", "experiments/configs/tiny.py",
+                 "--workdir", str(tmp_path / "multi"), "--config.num_steps=20",
+                 f"--config.parallelism={parallelism}", "--coordinator_address",
+                 f"127.0.0.1:{port}", "--num_processes", "2", "--process_id", str(i)],
+      XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=2"))
   outputs = _communicate_or_dump(procs, timeout=300)
   for p, (out, err) in zip(procs, outputs):
     assert p.returncode == 0, err[-3000:]
@@ -64,11 +69,9 @@ def test_latest_and_best_checkpoints_save_together_in_two_processes(tmp_path):
   # threads; with the same barrier names they collided ("Barrier
   # ...:set_value_start is already ongoing") or hung, in 2 of 3 runs.
   port = _free_port()
-  env = dict(os.environ, PYTHONPATH=".", PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
-  procs = [subprocess.Popen(
-      [sys.executable, "tests/scripts/checkpoint_barriers.py", str(port), str(i), str(tmp_path)],
-      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for i in range(2)]
+  procs = _start_two(
+      lambda i: ["tests/scripts/checkpoint_barriers.py", str(port), str(i), str(tmp_path)],
+      PYTHONPATH=".")
   outputs = _communicate_or_dump(procs, timeout=120)
   for p, (out, err) in zip(procs, outputs):
     assert p.returncode == 0, err[-3000:]
