@@ -41,6 +41,8 @@ class Family:
     inference: ``state -> Inference``, what samplers and evaluators read.
     params_sha256: ``state -> str``, the hash of the trained parameters.
     has_critic: whether ``Inference.discriminator`` exists (D's metrics).
+    loss_keys: the step metrics a run reports as its losses: the progress
+      line, the non-finite error, ``summary.json`` and ``losses.png``.
     neutral_settings: config keys that do not apply, with the values that
       switch them off (``gan_jax.config`` refuses others).
   """
@@ -50,6 +52,7 @@ class Family:
   inference: Callable[[Any], state_lib.Inference]
   params_sha256: Callable[[Any], str]
   has_critic: bool = True
+  loss_keys: tuple[str, ...] = ("d_loss", "g_loss")
   neutral_settings: dict = dataclasses.field(default_factory=dict)
 
 
@@ -139,5 +142,5 @@ def _vae_step(config: ml_collections.ConfigDict, decoder: nn.Module, encoder: nn
 register("gan", Family(init_state=_gan_state, make_step=_gan_step,
                        inference=state_lib.for_inference, params_sha256=state_lib.params_sha256))
 register("vae", Family(init_state=_vae_state, make_step=_vae_step, inference=vae.inference,
-                       params_sha256=vae.params_sha256, has_critic=False,
+                       params_sha256=vae.params_sha256, has_critic=False, loss_keys=("loss",),
                        neutral_settings=vae.NEUTRAL_SETTINGS))

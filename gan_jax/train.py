@@ -57,11 +57,6 @@ from gan_jax.errors import Interrupted, NonFiniteError, UserError
 
 BATCH_AXIS = "batch"  # The data-parallel axis of the collectives (shard_map or pmap).
 NUM_SAMPLE_IMAGES = 64
-# Metrics shown in the progress bar, the non-finite error and losses.png
-# (those a run reports: d_loss/g_loss for a GAN, loss for the VAE).
-LOSS_KEYS = ("d_loss", "g_loss", "loss")
-
-
 def make_step(config: ml_collections.ConfigDict, generator, discriminator,
               axis_name: Optional[str] = None) -> train_step_lib.TrainStep:
   """The config's pure step, from its model family (the GAN update, the VAE's ELBO step)."""
@@ -125,14 +120,14 @@ class _MetricsWindow:
     return {k: np.concatenate([h[k] for h in host]) for k in host[0]}
 
 
-def _check_finite(window: dict, last_good_step: Optional[int]) -> None:
+def _check_finite(window: dict, last_good_step: Optional[int], loss_keys: tuple[str, ...]) -> None:
   bad = np.flatnonzero(window["finite"] == 0)
   if bad.size:
     i = bad[0]
     step = int(window["step"][i])
     where = (f"the last good checkpoint is step {last_good_step}" if last_good_step is not None
              else "no checkpoint was saved")
-    values = ", ".join(f"{k}={window[k][i]:.4g}" for k in LOSS_KEYS if k in window)
+    values = ", ".join(f"{k}={window[k][i]:.4g}" for k in loss_keys if k in window)
     raise NonFiniteError(
         f"non-finite loss or gradient at step {step} ({values}); {where}; lower the learning "
         "rates or change the loss", step)
@@ -307,10 +302,10 @@ def _sample_path(workdir: str, step: int) -> str:
 
 
 def _log_record(window: _MetricsWindow, step: int, since: tuple[float, int],
-                last_checkpoint: Optional[int]) -> dict:
+                last_checkpoint: Optional[int], loss_keys: tuple[str, ...]) -> dict:
   """Means of the window's step metrics plus steps/s since ``since`` = (time, step)."""
   fetched = window.fetch()
-  _check_finite(fetched, last_checkpoint)
+  _check_finite(fetched, last_checkpoint, loss_keys)
   record = {k: float(np.mean(v)) for k, v in fetched.items() if k not in ("step", "finite")}
   record["steps_per_sec"] = (step - since[1]) / max(time.time() - since[0], 1e-9)
   return record
@@ -322,7 +317,7 @@ def _clock(seconds: float) -> str:
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def progress_line(step: int, num_steps: int, record: dict) -> str:
+def progress_line(step: int, num_steps: int, record: dict, loss_keys: tuple[str, ...]) -> str:
   """'step 500/50000  d_loss 0.512  g_loss 1.873  61.2 steps/s  ETA 0:13:28'.
 
   steps/s is over the steps since the previous line, without the time of
@@ -330,7 +325,7 @@ def progress_line(step: int, num_steps: int, record: dict) -> str:
   at that rate (evaluations to come not counted).
   """
   rate = record["steps_per_sec"]
-  losses = "  ".join(f"{k} {record[k]:.4g}" for k in LOSS_KEYS if k in record)
+  losses = "  ".join(f"{k} {record[k]:.4g}" for k in loss_keys if k in record)
   return (f"step {step}/{num_steps}  {losses}  {rate:.1f} steps/s  "
           f"ETA {_clock((num_steps - step) / max(rate, 1e-9))}")
 
@@ -344,7 +339,7 @@ def eval_line(step: int, values: dict, best: Optional[dict],
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains (or resumes) the GAN of ``config`` in ``workdir``; returns the summary.
+  """Trains (or resumes) the model of ``config`` in ``workdir``; returns the summary.
 
   Raises:
     UserError: bad config, data or workdir (nothing is written then).
@@ -475,12 +470,12 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
         done = step >= config.num_steps
         record = {}
         if at(config.log_every) or at(config.checkpoint_every) or done or received:
-          last_record = _log_record(window, step, since, last_checkpoint)
+          last_record = _log_record(window, step, since, last_checkpoint, family.loss_keys)
           since, record = (time.time(), step), dict(last_record)
-          progress.set_postfix({k: f"{last_record[k]:.3f}" for k in LOSS_KEYS if k in last_record},
-                               refresh=False)
+          progress.set_postfix({k: f"{last_record[k]:.3f}" for k in family.loss_keys
+                                if k in last_record}, refresh=False)
           if lines:
-            say(progress_line(step, config.num_steps, last_record))
+            say(progress_line(step, config.num_steps, last_record, family.loss_keys))
         reporting_start = time.time()
         evaluating = at(config.eval_every) or done
         if evaluate is not None and evaluating:
@@ -519,7 +514,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
   summary = {
       "step": int(final.step),
       "params_sha256": family.params_sha256(final),
-      **{k: last_record[k] for k in LOSS_KEYS if k in last_record},
+      **{k: last_record[k] for k in family.loss_keys if k in last_record},
       **{"eval/" + k: v for k, v in last_eval.items()},
       # The evaluator's headline metrics, also at the top (experiments.mog_table reads them).
       **{k: last_eval[k] for k in (evaluate.headline if evaluate else ()) if k in last_eval},
@@ -538,7 +533,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
     if not os.path.exists(_sample_path(workdir, step)):
       write_samples(family.inference(final), step)
     reporting.plot_curves(reporting.read_jsonl(os.path.join(workdir, "metrics.jsonl")),
-                          LOSS_KEYS, os.path.join(workdir, "losses.png"))
+                          family.loss_keys, os.path.join(workdir, "losses.png"))
     with open(summary_path + ".tmp", "w") as f:  # Replaced whole: never half-written.
       json.dump(summary, f, indent=2)
     os.replace(summary_path + ".tmp", summary_path)

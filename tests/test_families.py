@@ -61,16 +61,21 @@ def test_a_registered_family_trains_through_the_engine(tiny_config, tmp_path, re
 
     return counted
 
-  families.register("user_gan", dataclasses.replace(gan, make_step=make_step))
+  # It also names g_moved as one of its losses: the summary then holds it.
+  families.register("user_gan", dataclasses.replace(
+      gan, make_step=make_step, loss_keys=("d_loss", "g_loss", "g_moved")))
   mlp = networks.get("mlp")
   networks.register("user_mlp", mlp.make_generator, mlp.make_discriminator, family="user_gan")
   tiny_config.model = "user_mlp"
   tiny_config.num_steps = 10
   tiny_config.eval_every = 0
   summary = train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
-  assert summary["step"] == 10
+  assert summary["step"] == 10 and summary["g_moved"] > 0
   log = open(tmp_path / "run" / "metrics.jsonl").read()
   assert '"g_moved"' in log
+  assert train.progress_line(10, 20, {"d_loss": 1.0, "g_moved": 0.5, "steps_per_sec": 2.0},
+                             ("d_loss", "g_loss", "g_moved")) == (
+                                 "step 10/20  d_loss 1  g_moved 0.5  2.0 steps/s  ETA 0:00:05")
 
 
 def test_unknown_family_is_named(tiny_config, restore_registries):
