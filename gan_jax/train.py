@@ -57,6 +57,8 @@ from gan_jax.errors import Interrupted, NonFiniteError, UserError
 
 BATCH_AXIS = "batch"  # The data-parallel axis of the collectives (shard_map or pmap).
 NUM_SAMPLE_IMAGES = 64
+
+
 def make_step(config: ml_collections.ConfigDict, generator, discriminator,
               axis_name: Optional[str] = None) -> train_step_lib.TrainStep:
   """The config's pure step, from its model family (the GAN update, the VAE's ELBO step)."""
