@@ -33,22 +33,21 @@ def test_installed_package_imports_from_another_directory(tmp_path):
   source = tmp_path / "src"
   source.mkdir()
   for name in ("pyproject.toml", "README.md"):
-    shutil.copy(os.path.join(ROOT, name), source / name)
-  shutil.copytree(os.path.join(ROOT, "gan_jax"), source / "gan_jax",
+    shutil.copy(ROOT_PATH / name, source / name)
+  shutil.copytree(ROOT_PATH / "gan_jax", source / "gan_jax",
                   ignore=shutil.ignore_patterns("__pycache__"))
   site = tmp_path / "site"
   install = subprocess.run(
       [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
        "--target", str(site), str(source)], capture_output=True, text=True, timeout=300)
   assert install.returncode == 0, install.stderr[-2000:]
-  modules = sorted({".".join(p.relative_to(ROOT_PATH).with_suffix("").parts[:-1])
-                    for p in (ROOT_PATH / "gan_jax").rglob("__init__.py")})
+  modules = sorted(".".join(p.parent.relative_to(ROOT_PATH).parts)
+                   for p in (ROOT_PATH / "gan_jax").rglob("__init__.py"))
   assert "gan_jax.games" in modules and "gan_jax.metrics" in modules
   code = ("import importlib, sys\n"
           f"for m in {modules!r}: importlib.import_module(m)\n"
           "print(sys.modules['gan_jax'].__file__)")
-  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=300, env=dict(env, PYTHONPATH=str(site)))
+                       text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(site)))
   assert run.returncode == 0, run.stderr[-2000:]
   assert run.stdout.strip() == str(site / "gan_jax" / "__init__.py")
