@@ -12,11 +12,18 @@ runs and resumes unfinished ones, and a workdir that holds a run with other
 settings is refused (use another ``--out``). Seeds are 0 .. seeds-1
 (``mog_grid.py`` says which seeds its settings were chosen on).
 
+``OUT/runs.jsonl`` keeps one record per run, written after every run, with
+a hash of the run's config (``config_sha256``): a run whose workdir is gone
+(``runs/`` is not committed) is not trained again while its record matches
+its config, so a table can be built over several invocations or machines.
+A record with another hash is replaced when its run is trained again.
+
 Writes ``OUT/results.md`` (mean +- standard error over seeds of the modes
 captured, the fraction of high-quality samples, the reverse KL and the wall
-time per run, with published numbers for context), ``OUT/runs.jsonl`` (one
-record per run) and ``OUT/results.png`` (each optimizer's seed-0 samples over
-its discriminator's landscape, the run's last samples PNG).
+time per run, with published numbers for context), ``OUT/runs.jsonl`` and
+``OUT/results.png`` (each optimizer's seed-0 samples over its
+discriminator's landscape: the run's last samples PNG, kept as
+``OUT/samples/DATASET_OPTIMIZER.png``).
 
 References:
   Lin et al. 2018, "PacGAN: The power of two samples in generative
@@ -27,10 +34,12 @@ References:
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import math
 import os
 import platform
+import shutil
 import sys
 from typing import Any, Optional, Sequence
 
@@ -136,10 +145,18 @@ def run_config(dataset: str, optimizer: str, seed: int, overrides: dict[str, Any
   return config
 
 
+def config_sha256(config) -> str:
+  """A hash of what decides a run's result: the keys a resume may not change, and its length."""
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  values = {**config_lib.fingerprinted(config), "num_steps": config.num_steps}
+  return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+
 def run_record(dataset: str, optimizer: str, seed: int, config, summary: Optional[dict]) -> dict:
   """The table's record of a run; ``summary`` None for a run that diverged."""
   record = {"dataset": dataset, "optimizer": optimizer, "seed": seed, "loss": config.loss,
-            "steps": config.num_steps, "finite": summary is not None}
+            "steps": config.num_steps, "config_sha256": config_sha256(config),
+            "finite": summary is not None}
   if summary is None:
     return dict(record, modes=0, high_quality=0.0, reverse_kl=None, wall_s=None)
   kl = summary["reverse_kl"]
@@ -222,8 +239,41 @@ def write_figure(path: str, panels: dict[tuple[str, str], str], optimizers: Sequ
 
 
 def last_samples_png(workdir: str) -> Optional[str]:
-  pngs = sorted(glob.glob(os.path.join(workdir, "samples", "step_*.png")))
+  pngs = sorted(glob.glob(os.path.join(workdir, "samples", "step_*.png")))  # Zero-padded.
   return pngs[-1] if pngs else None
+
+
+def _key(record: dict) -> tuple[str, str, int]:
+  return record["dataset"], record["optimizer"], record["seed"]
+
+
+def read_records(path: str) -> dict[tuple[str, str, int], dict]:
+  """The records of ``runs.jsonl`` by (data set, optimizer, seed); {} when there is none."""
+  if not os.path.exists(path):
+    return {}
+  records = {}
+  with open(path) as f:
+    for number, line in enumerate(f, 1):
+      try:
+        record = json.loads(line)
+        records[_key(record)] = record
+      except (ValueError, KeyError, TypeError):
+        cli.fail(f"{path} line {number} is not a run record; fix or move the file "
+                 "(nothing was run)")
+  return records
+
+
+def write_records(path: str, records: dict[tuple[str, str, int], dict]) -> None:
+  """Replaces ``runs.jsonl`` whole, so a stopped table never leaves half a file."""
+  with open(path + ".tmp", "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in records.values())
+  os.replace(path + ".tmp", path)
+
+
+def reusable(record: Optional[dict], config, workdir: str) -> bool:
+  """Whether ``record`` stands for the run of ``config``: its workdir is gone, the hash matches."""
+  return (record is not None and not os.path.exists(workdir)
+          and record.get("config_sha256") == config_sha256(config))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -257,21 +307,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UserError as e:
       cli.fail(f"{dataset} {name}: {e}")
 
-  os.makedirs(args.out, exist_ok=True)
+  records_path = os.path.join(args.out, "runs.jsonl")
+  records = read_records(records_path)
+  os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
   runs, panels = [], {}
-  for index, (dataset, name, seed) in enumerate(wanted):
-    config = configs[(dataset, name, seed)]
-    workdir = os.path.join(args.out, "runs", dataset, name, f"seed_{seed}")
-    record = run_record(dataset, name, seed, config, train_one(config, workdir))
+  for index, key in enumerate(wanted):
+    dataset, name, seed = key
+    config, workdir = configs[key], os.path.join(args.out, "runs", dataset, name, f"seed_{seed}")
+    panel = os.path.join(args.out, "samples", f"{dataset}_{name}.png")
+    if reusable(records.get(key), config, workdir):
+      record, how = records[key], "recorded"
+    else:
+      record, how = run_record(dataset, name, seed, config, train_one(config, workdir)), "ran"
+      records[key] = record
+      write_records(records_path, records)
+      png = last_samples_png(workdir) if seed == 0 else None
+      if png:
+        shutil.copyfile(png, panel)
     runs.append(record)
-    png = last_samples_png(workdir) if seed == 0 else None
-    if png:
-      panels[(dataset, name)] = png
-    print(f"[{index + 1}/{len(wanted)}] {dataset} {name} seed {seed}: {record['modes']} modes, "
-          f"HQ {record['high_quality']:.3f}, KL {record['reverse_kl']}, "
-          f"{record['wall_s'] or 0:.0f} s", flush=True)
-  with open(os.path.join(args.out, "runs.jsonl"), "w") as f:
-    f.writelines(json.dumps(r) + "\n" for r in runs)
+    if seed == 0 and os.path.exists(panel):
+      panels[(dataset, name)] = panel
+    print(f"[{index + 1}/{len(wanted)}] {dataset} {name} seed {seed} ({how}): "
+          f"{record['modes']} modes, HQ {record['high_quality']:.3f}, "
+          f"KL {record['reverse_kl']}, {record['wall_s'] or 0:.0f} s", flush=True)
   command = " ".join(["python -m experiments.mog_table"]
                      + list(argv if argv is not None else sys.argv[1:]))
   write_markdown(os.path.join(args.out, "results.md"), optimizers, args.datasets, runs,

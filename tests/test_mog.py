@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -255,6 +256,40 @@ def test_mog_table_runs_through_the_engine_and_reuses_finished_runs(tmp_path, ca
   assert mog_table.main(argv) == 0  # Reused: the same record, nothing retrained.
   assert "step 10/20" not in capsys.readouterr().out
   assert [json.loads(line) for line in open(tmp_path / "runs.jsonl")] == runs
+
+
+def test_mog_table_builds_on_records_whose_runs_are_gone(tmp_path, capsys):
+  base = ["--seeds", "1", "--datasets", "ring", *TINY_SET, "--out", str(tmp_path)]
+  assert mog_table.main(["--optimizers", "adam", *base]) == 0
+  first = [json.loads(line) for line in open(tmp_path / "runs.jsonl")]
+  shutil.rmtree(tmp_path / "runs")  # As on a fresh clone: runs/ is not committed.
+  os.remove(tmp_path / "results.png")
+  capsys.readouterr()
+  # A record that matches its config stands for the run; other optimizers' records stay.
+  assert mog_table.main(["--optimizers", "adam", *base]) == 0
+  out = capsys.readouterr().out
+  assert "ring adam seed 0 (recorded)" in out and "step 10/20" not in out
+  assert os.path.getsize(tmp_path / "results.png") > 0  # From samples/ring_adam.png.
+  assert mog_table.main(["--optimizers", "sga", *base]) == 0
+  both = [json.loads(line) for line in open(tmp_path / "runs.jsonl")]
+  assert both[0] == first[0] and both[1]["optimizer"] == "sga" and len(both) == 2
+  assert "| sga |" in open(tmp_path / "results.md").read()
+  # Another setting is another run: trained, and its record replaces the old one.
+  assert mog_table.main(["--optimizers", "adam", *base, "--set", "batch_size=16"]) == 0
+  assert "ring adam seed 0 (ran)" in capsys.readouterr().out
+  third = [json.loads(line) for line in open(tmp_path / "runs.jsonl")]
+  assert len(third) == 2 and third[0]["config_sha256"] != first[0]["config_sha256"]
+
+
+def test_mog_table_refuses_a_corrupt_record_file_and_keeps_it(tmp_path, capsys):
+  (tmp_path / "runs.jsonl").write_text('{"dataset": "ring", "optimizer": "adam", "seed": 0}\n{"data')
+  with pytest.raises(SystemExit) as e:
+    mog_table.main(["--seeds", "1", "--datasets", "ring", "--optimizers", "adam", *TINY_SET,
+                    "--out", str(tmp_path)])
+  err = capsys.readouterr().err
+  assert e.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+  assert "runs.jsonl line 2 is not a run record" in err and not (tmp_path / "runs").exists()
+  assert (tmp_path / "runs.jsonl").read_text().endswith('{"data')
 
 
 @pytest.mark.parametrize("args,message", [
