@@ -17,6 +17,7 @@ a hash of the run's config (``config_sha256``): a run whose workdir is gone
 (``runs/`` is not committed) is not trained again while its record matches
 its config, so a table can be built over several invocations or machines.
 A record with another hash is replaced when its run is trained again.
+Tables with the same ``--out`` may run at once (e.g. one per optimizer).
 
 Writes ``OUT/results.md`` (mean +- standard error over seeds of the modes
 captured, the fraction of high-quality samples, the reverse KL and the wall
@@ -33,6 +34,7 @@ References:
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import hashlib
 import json
@@ -270,6 +272,22 @@ def write_records(path: str, records: dict[tuple[str, str, int], dict]) -> None:
   os.replace(path + ".tmp", path)
 
 
+def add_record(path: str, record: dict) -> None:
+  """Puts ``record`` in ``runs.jsonl`` in place of its run's old one, keeping every other.
+
+  The file is read again under a lock on its folder, so tables that share
+  an ``--out`` (e.g. one per optimizer, run at once) keep each other's records.
+  """
+  fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    records = read_records(path)
+    records[_key(record)] = record
+    write_records(path, records)
+  finally:
+    os.close(fd)  # Releases the lock.
+
+
 def reusable(record: Optional[dict], config, workdir: str) -> bool:
   """Whether ``record`` stands for the run of ``config``: its workdir is gone, the hash matches."""
   return (record is not None and not os.path.exists(workdir)
@@ -319,8 +337,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       record, how = records[key], "recorded"
     else:
       record, how = run_record(dataset, name, seed, config, train_one(config, workdir)), "ran"
-      records[key] = record
-      write_records(records_path, records)
+      add_record(records_path, record)
       png = last_samples_png(workdir) if seed == 0 else None
       if png:
         shutil.copyfile(png, panel)

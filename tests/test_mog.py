@@ -281,8 +281,19 @@ def test_mog_table_builds_on_records_whose_runs_are_gone(tmp_path, capsys):
   assert len(third) == 2 and third[0]["config_sha256"] != first[0]["config_sha256"]
 
 
+def test_mog_table_records_of_tables_sharing_an_out_are_all_kept(tmp_path):
+  path = str(tmp_path / "runs.jsonl")
+  a = {"dataset": "ring", "optimizer": "adam", "seed": 0, "modes": 8}
+  b = dict(a, optimizer="sga", modes=7)
+  mog_table.add_record(path, a)
+  mog_table.add_record(path, b)  # Another table's run, added after this one's.
+  mog_table.add_record(path, dict(a, modes=6))  # A rerun replaces its own record only.
+  assert [json.loads(line) for line in open(path)] == [dict(a, modes=6), b]
+
+
 def test_mog_table_refuses_a_corrupt_record_file_and_keeps_it(tmp_path, capsys):
-  (tmp_path / "runs.jsonl").write_text('{"dataset": "ring", "optimizer": "adam", "seed": 0}\n{"data')
+  record = '{"dataset": "ring", "optimizer": "adam", "seed": 0}'
+  (tmp_path / "runs.jsonl").write_text(record + '\n{"data')
   with pytest.raises(SystemExit) as e:
     mog_table.main(["--seeds", "1", "--datasets", "ring", "--optimizers", "adam", *TINY_SET,
                     "--out", str(tmp_path)])
