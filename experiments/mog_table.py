@@ -1,7 +1,7 @@
 """Runs the 2-D mixture benchmark for every optimizer and seed; writes a table.
 
     python -m experiments.mog_table [--seeds 5] [--optimizers adam cgd ...] \\
-        [--datasets ring grid] [--set KEY=VALUE ...] [--out benchmarks/mog]
+        [--datasets ring grid] [--set KEY=VALUE ...] [--out benchmarks/mog] [--recorded_only]
 
 Every (data set, optimizer, seed) run is ``gan_jax.train.train_and_evaluate``
 on ``experiments/configs/mog_DATASET.py:OPTIMIZER`` with ``config.seed`` set,
@@ -17,7 +17,8 @@ a hash of the run's config (``config_sha256``): a run whose workdir is gone
 (``runs/`` is not committed) is not trained again while its record matches
 its config, so a table can be built over several invocations or machines.
 A record with another hash is replaced when its run is trained again.
-Tables with the same ``--out`` may run at once (e.g. one per optimizer).
+Tables with the same ``--out`` may run at once (e.g. one per optimizer);
+``--recorded_only`` writes the table of what is recorded so far.
 
 Writes ``OUT/results.md`` (mean +- standard error over seeds of the modes
 captured, the fraction of high-quality samples, the reverse KL and the wall
@@ -181,8 +182,9 @@ def train_one(config, workdir: str) -> Optional[dict]:
 
 
 def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str],
-                   runs: list[dict[str, Any]], command: str, overrides: dict[str, Any]) -> None:
-  """Writes results.md."""
+                   runs: list[dict[str, Any]], command: str, overrides: dict[str, Any],
+                   missing: Sequence[tuple[str, str, int]] = ()) -> None:
+  """Writes results.md; ``missing``: the (data set, optimizer, seed) runs not run yet."""
   wall_s = sum(r["wall_s"] or 0.0 for r in runs)
   changes = ", ".join(f"{k}={v!r}" for k, v in overrides.items()) or "none"
   parts = [
@@ -207,6 +209,9 @@ def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str]
     mixture = mixtures.get(dataset)
     parts += [f"## {dataset}: {mixture.modes.shape[0]} Gaussians, std {mixture.std}", "",
               dataset_table(dataset, optimizers, runs), ""]
+  if missing:
+    parts += [f"**Not run yet** ({len(missing)} of {len(runs) + len(missing)} runs): "
+              + "; ".join(f"{d} {o} seed {s}" for d, o, s in missing) + ".", ""]
   parts += [
       f"Grid target: {TARGET['modes']}/25 modes, >= {100 * TARGET['high_quality']:.0f}% "
       f"high quality and reverse KL <= {TARGET['reverse_kl']} in a run; the last column "
@@ -288,10 +293,9 @@ def add_record(path: str, record: dict) -> None:
     os.close(fd)  # Releases the lock.
 
 
-def reusable(record: Optional[dict], config, workdir: str) -> bool:
-  """Whether ``record`` stands for the run of ``config``: its workdir is gone, the hash matches."""
-  return (record is not None and not os.path.exists(workdir)
-          and record.get("config_sha256") == config_sha256(config))
+def matches(record: Optional[dict], config) -> bool:
+  """Whether ``record`` is of a run of ``config`` (by ``config_sha256``)."""
+  return record is not None and record.get("config_sha256") == config_sha256(config)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -304,6 +308,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument("--set", action="append", default=[],
                       help="KEY=VALUE applied to every run's config (repeat)")
   parser.add_argument("--out", default=os.path.join("benchmarks", "mog"))
+  parser.add_argument("--recorded_only", action="store_true",
+                      help="train nothing: the table of the runs OUT/runs.jsonl holds for these "
+                           "settings, the others listed as missing")
   args = parser.parse_args(argv)
   optimizers = args.optimizers or optimizer_names()
   if args.seeds < 1:
@@ -328,13 +335,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   records_path = os.path.join(args.out, "runs.jsonl")
   records = read_records(records_path)
   os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
-  runs, panels = [], {}
+  runs, panels, missing = [], {}, []
   for index, key in enumerate(wanted):
     dataset, name, seed = key
     config, workdir = configs[key], os.path.join(args.out, "runs", dataset, name, f"seed_{seed}")
     panel = os.path.join(args.out, "samples", f"{dataset}_{name}.png")
-    if reusable(records.get(key), config, workdir):
+    # A workdir holds the run's own state (finished, or to resume): it comes first.
+    if matches(records.get(key), config) and (args.recorded_only or not os.path.exists(workdir)):
       record, how = records[key], "recorded"
+    elif args.recorded_only:
+      missing.append(key)
+      continue
     else:
       record, how = run_record(dataset, name, seed, config, train_one(config, workdir)), "ran"
       add_record(records_path, record)
@@ -350,7 +361,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   command = " ".join(["python -m experiments.mog_table"]
                      + list(argv if argv is not None else sys.argv[1:]))
   write_markdown(os.path.join(args.out, "results.md"), optimizers, args.datasets, runs,
-                 command.strip(), overrides)
+                 command.strip(), overrides, missing)
   write_figure(os.path.join(args.out, "results.png"), panels, optimizers, args.datasets)
   print(f"wrote {os.path.join(args.out, 'results.md')}, runs.jsonl and results.png", flush=True)
   return 0

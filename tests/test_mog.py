@@ -279,6 +279,14 @@ def test_mog_table_builds_on_records_whose_runs_are_gone(tmp_path, capsys):
   assert "ring adam seed 0 (ran)" in capsys.readouterr().out
   third = [json.loads(line) for line in open(tmp_path / "runs.jsonl")]
   assert len(third) == 2 and third[0]["config_sha256"] != first[0]["config_sha256"]
+  # The table so far, training nothing: seed 1 has no record.
+  assert mog_table.main(["--optimizers", "adam", *base, "--seeds", "2", "--set", "batch_size=16",
+                         "--recorded_only"]) == 0
+  assert "step 10/20" not in capsys.readouterr().out
+  text = open(tmp_path / "results.md").read()
+  assert "**Not run yet** (1 of 2 runs): ring adam seed 1." in text, text
+  assert "| adam | non_saturating | 20 |" in text
+  assert not (tmp_path / "runs" / "ring" / "adam" / "seed_1").exists()
 
 
 def test_mog_table_records_of_tables_sharing_an_out_are_all_kept(tmp_path):
