@@ -298,6 +298,30 @@ def matches(record: Optional[dict], config) -> bool:
   return record is not None and record.get("config_sha256") == config_sha256(config)
 
 
+def panel_path(out: str, dataset: str, optimizer: str) -> str:
+  return os.path.join(out, "samples", f"{dataset}_{optimizer}.png")
+
+
+def obtain(key: tuple[str, str, int], config, out: str, records: dict,
+           recorded_only: bool) -> tuple[Optional[dict], str]:
+  """The record of run ``key`` and how it was had: 'recorded', or 'ran' (trained or resumed
+  now, its record added to ``OUT/runs.jsonl`` and a seed-0 panel kept); (None, 'missing')
+  when ``recorded_only`` and none matches ``config``."""
+  dataset, name, seed = key
+  workdir = os.path.join(out, "runs", dataset, name, f"seed_{seed}")
+  # A workdir holds the run's own state (finished, or to resume): it comes first.
+  if matches(records.get(key), config) and (recorded_only or not os.path.exists(workdir)):
+    return records[key], "recorded"
+  if recorded_only:
+    return None, "missing"
+  record = run_record(dataset, name, seed, config, train_one(config, workdir))
+  add_record(os.path.join(out, "runs.jsonl"), record)
+  png = last_samples_png(workdir) if seed == 0 else None
+  if png:
+    shutil.copyfile(png, panel_path(out, dataset, name))
+  return record, "ran"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = cli.ArgumentParser(prog="python -m experiments.mog_table",
                               description=__doc__.splitlines()[0])
@@ -332,27 +356,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UserError as e:
       cli.fail(f"{dataset} {name}: {e}")
 
-  records_path = os.path.join(args.out, "runs.jsonl")
-  records = read_records(records_path)
+  records = read_records(os.path.join(args.out, "runs.jsonl"))
   os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
   runs, panels, missing = [], {}, []
   for index, key in enumerate(wanted):
     dataset, name, seed = key
-    config, workdir = configs[key], os.path.join(args.out, "runs", dataset, name, f"seed_{seed}")
-    panel = os.path.join(args.out, "samples", f"{dataset}_{name}.png")
-    # A workdir holds the run's own state (finished, or to resume): it comes first.
-    if matches(records.get(key), config) and (args.recorded_only or not os.path.exists(workdir)):
-      record, how = records[key], "recorded"
-    elif args.recorded_only:
+    record, how = obtain(key, configs[key], args.out, records, args.recorded_only)
+    if record is None:
       missing.append(key)
       continue
-    else:
-      record, how = run_record(dataset, name, seed, config, train_one(config, workdir)), "ran"
-      add_record(records_path, record)
-      png = last_samples_png(workdir) if seed == 0 else None
-      if png:
-        shutil.copyfile(png, panel)
     runs.append(record)
+    panel = panel_path(args.out, dataset, name)
     if seed == 0 and os.path.exists(panel):
       panels[(dataset, name)] = panel
     print(f"[{index + 1}/{len(wanted)}] {dataset} {name} seed {seed} ({how}): "
