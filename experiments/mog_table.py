@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import fcntl
 import glob
-import hashlib
 import json
 import math
 import os
@@ -150,9 +149,9 @@ def run_config(dataset: str, optimizer: str, seed: int, overrides: dict[str, Any
 
 def config_sha256(config) -> str:
   """A hash of what decides a run's result: the keys a resume may not change, and its length."""
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  values = {**config_lib.fingerprinted(config), "num_steps": config.num_steps}
-  return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+  from gan_jax import checkpoint, config as config_lib  # pylint: disable=g-import-not-at-top
+  return checkpoint.config_sha256({**config_lib.fingerprinted(config),
+                                   "num_steps": config.num_steps})
 
 
 def run_record(dataset: str, optimizer: str, seed: int, config, summary: Optional[dict]) -> dict:
@@ -317,8 +316,10 @@ def obtain(key: tuple[str, str, int], config, out: str, records: dict,
   record = run_record(dataset, name, seed, config, train_one(config, workdir))
   add_record(os.path.join(out, "runs.jsonl"), record)
   png = last_samples_png(workdir) if seed == 0 else None
-  if png:
-    shutil.copyfile(png, panel_path(out, dataset, name))
+  if png:  # Copied whole or not at all, like the records.
+    panel = panel_path(out, dataset, name)
+    shutil.copyfile(png, panel + ".tmp")
+    os.replace(panel + ".tmp", panel)
   return record, "ran"
 
 
