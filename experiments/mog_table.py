@@ -230,17 +230,21 @@ def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str]
 
 def write_figure(path: str, panels: dict[tuple[str, str], str], optimizers: Sequence[str],
                  datasets: Sequence[str]) -> None:
-  """Tiles the seed-0 samples PNGs: one row per data set, one column per optimizer."""
+  """Tiles the seed-0 samples PNGs: one row per data set, one column per optimizer.
+
+  Tiles are drawn at half size: the full panels are in ``OUT/samples/``, and the
+  overview stays small enough to commit with every table.
+  """
   from PIL import Image  # pylint: disable=g-import-not-at-top
   images = {key: Image.open(png).convert("RGB") for key, png in panels.items()}
   if not images:
     return
-  width, height = next(iter(images.values())).size
+  width, height = (side // 2 for side in next(iter(images.values())).size)
   tile = Image.new("RGB", (width * len(optimizers), height * len(datasets)), "white")
   for row, dataset in enumerate(datasets):
     for col, name in enumerate(optimizers):
       if (dataset, name) in images:
-        tile.paste(images[(dataset, name)].resize((width, height)), (col * width, row * height))
+        tile.paste(images[(dataset, name)].resize((width, height), Image.LANCZOS), (col * width, row * height))
   tile.save(path)
 
 

@@ -269,7 +269,10 @@ def test_mog_table_builds_on_records_whose_runs_are_gone(tmp_path, capsys):
   assert mog_table.main(["--optimizers", "adam", *base]) == 0
   out = capsys.readouterr().out
   assert "ring adam seed 0 (recorded)" in out and "step 10/20" not in out
-  assert os.path.getsize(tmp_path / "results.png") > 0  # From samples/ring_adam.png.
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  width, height = Image.open(tmp_path / "samples" / "ring_adam.png").size
+  # One tile, from samples/ring_adam.png, at half size.
+  assert Image.open(tmp_path / "results.png").size == (width // 2, height // 2)
   assert mog_table.main(["--optimizers", "sga", *base]) == 0
   both = [json.loads(line) for line in open(tmp_path / "runs.jsonl")]
   assert both[0] == first[0] and both[1]["optimizer"] == "sga" and len(both) == 2

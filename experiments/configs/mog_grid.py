@@ -19,10 +19,10 @@ Expected results (seeds 0-4, docs/results.md#2-d-gaussian-mixtures-mode-coverage
 ``python -m experiments.mog_table --optimizers acgd cgd --datasets grid``):
 ACGD 25/25 modes, 92.3 ± 0.5% high quality, reverse KL 0.006 (the target
 on every seed), about 16 minutes per run with two runs sharing 2 CPU
-cores; CGD (120,000 steps) on seeds 0, 2 and 4: 25/25 modes, 91.4, 91.6
-and 92.0% high quality, KL 0.008-0.009 (the target on each; seeds 1 and 3
-not run yet at this length; at 80,000 steps all five averaged 89.4%),
-about 80 minutes per run with two runs sharing 2 CPU cores.
+cores; CGD (120,000 steps): 25/25 modes, 92.0 ± 0.3% high quality
+(91.4-93.1%), reverse KL 0.007 (the target on every seed; at 80,000 steps
+the five averaged 89.4%), 66-82 minutes per run with two runs sharing
+2 CPU cores.
 """
 
 from experiments.configs import default
