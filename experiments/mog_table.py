@@ -244,7 +244,8 @@ def write_figure(path: str, panels: dict[tuple[str, str], str], optimizers: Sequ
   for row, dataset in enumerate(datasets):
     for col, name in enumerate(optimizers):
       if (dataset, name) in images:
-        tile.paste(images[(dataset, name)].resize((width, height), Image.LANCZOS), (col * width, row * height))
+        small = images[(dataset, name)].resize((width, height), Image.LANCZOS)
+        tile.paste(small, (col * width, row * height))
   tile.save(path)
 
 
