@@ -114,6 +114,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
   determinism.request_deterministic_gpu_ops()  # Before jax starts a backend.
+  from gan_jax import reporting
   from gan_jax.errors import UserError
 
   workdir = _WORKDIR.value
@@ -126,9 +127,8 @@ def main(argv):
   for warning in result["warnings"]:
     print(f"warning: {warning}", file=sys.stderr)
   path = os.path.join(workdir, output_name(choice))
-  with open(path + ".tmp", "w") as f:
+  with reporting.replaced_whole(path) as tmp, open(tmp, "w") as f:
     json.dump(result, f, indent=2)
-  os.replace(path + ".tmp", path)
   shown = ", ".join(f"{k}={result['metrics'][k]['value']:.4g}"
                     for k in ("fid", "kid", "precision", "recall", "class_kl", "modes",
                               "high_quality", "reverse_kl")

@@ -50,6 +50,7 @@ import numpy as np
 from experiments import cli
 from experiments import compare
 from gan_jax import mixtures
+from gan_jax import reporting
 
 DATASETS = ("ring", "grid")
 CONFIG = os.path.join(os.path.dirname(__file__), "configs", "mog_{}.py")
@@ -198,8 +199,8 @@ def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str]
       "KL(mode histogram of the high-quality samples || uniform) "
       "(`gan_jax.metrics.mode_coverage.mixture_mode_stats`). Wall time per run includes "
       "compilation and evaluation. Settings per optimizer: "
-      "`experiments/configs/mog_grid.py` `OPTIMIZERS` (the ring: `mog_ring.py`, half the "
-      f"steps); changed here: {changes}. A run whose losses became non-finite counts as "
+      "`experiments/configs/mog_grid.py` `OPTIMIZERS` (the ring: `mog_ring.py`, the same "
+      f"settings); changed here: {changes}. A run whose losses became non-finite counts as "
       "diverged (0 modes, 0% high quality, reverse KL undefined); means of the reverse KL "
       "are over the runs where it is defined (n given when fewer than all).",
       "",
@@ -224,7 +225,7 @@ def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str]
       published_table(),
       "",
   ]
-  with open(path, "w") as f:
+  with reporting.replaced_whole(path) as tmp, open(tmp, "w") as f:
     f.write("\n".join(parts))
 
 
@@ -246,7 +247,8 @@ def write_figure(path: str, panels: dict[tuple[str, str], str], optimizers: Sequ
       if (dataset, name) in images:
         small = images[(dataset, name)].resize((width, height), Image.LANCZOS)
         tile.paste(small, (col * width, row * height))
-  tile.save(path)
+  with reporting.replaced_whole(path) as tmp:
+    tile.save(tmp, format="PNG")
 
 
 def last_samples_png(workdir: str) -> Optional[str]:
@@ -276,9 +278,8 @@ def read_records(path: str) -> dict[tuple[str, str, int], dict]:
 
 def write_records(path: str, records: dict[tuple[str, str, int], dict]) -> None:
   """Replaces ``runs.jsonl`` whole, so a stopped table never leaves half a file."""
-  with open(path + ".tmp", "w") as f:
+  with reporting.replaced_whole(path) as tmp, open(tmp, "w") as f:
     f.writelines(json.dumps(r) + "\n" for r in records.values())
-  os.replace(path + ".tmp", path)
 
 
 def add_record(path: str, record: dict) -> None:
@@ -322,9 +323,8 @@ def obtain(key: tuple[str, str, int], config, out: str, records: dict,
   add_record(os.path.join(out, "runs.jsonl"), record)
   png = last_samples_png(workdir) if seed == 0 else None
   if png:  # Copied whole or not at all, like the records.
-    panel = panel_path(out, dataset, name)
-    shutil.copyfile(png, panel + ".tmp")
-    os.replace(panel + ".tmp", panel)
+    with reporting.replaced_whole(panel_path(out, dataset, name)) as tmp:
+      shutil.copyfile(png, tmp)
   return record, "ran"
 
 

@@ -143,6 +143,7 @@ def plot(runs: list[dict], metric_names: list[str], path: str) -> list[str]:
   import matplotlib.lines  # pylint: disable=unused-import
   import matplotlib.ticker  # pylint: disable=unused-import
   import matplotlib.pyplot as plt
+  from gan_jax import reporting
 
   shown = [m for m in metric_names
            if any(f"eval/{m}" in rec for r in runs for rec in r["history"])]
@@ -171,9 +172,9 @@ def plot(runs: list[dict], metric_names: list[str], path: str) -> list[str]:
   fig.legend(handles, names, loc="upper center", ncol=min(4, len(runs)), fontsize="small",
              frameon=False)
   fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (3.2 * rows + 0.35)))
-  fig.savefig(path + ".tmp.png", dpi=100)
+  with reporting.replaced_whole(path) as tmp:
+    fig.savefig(tmp, dpi=100)
   plt.close(fig)
-  os.replace(path + ".tmp.png", path)
   return shown
 
 

@@ -125,9 +125,8 @@ def write(out: str, png: str, images: np.ndarray, labels: Optional[np.ndarray],
   """The .npz (written whole, then renamed) and the PNG grid of the first GRID_MAX samples."""
   from gan_jax import data, reporting  # pylint: disable=g-import-not-at-top
   arrays = {"images": images, **({} if labels is None else {"labels": labels})}
-  tmp = out + ".tmp.npz"
-  np.savez(tmp, **arrays)
-  os.replace(tmp, out)
+  with reporting.replaced_whole(out) as tmp:
+    np.savez(tmp, **arrays)
   shown = images[:GRID_MAX]
   reporting.save_png(png, reporting.image_grid(data.to_float(shown), rows=rows))
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from typing import Callable, NamedTuple
 
 import jax
@@ -252,9 +251,8 @@ def write_samples(dataset: MixtureData, outputs: np.ndarray, out: str, png: str)
   ``points`` are float32 [N, D] in the data's own coordinates.
   """
   points = np.asarray(outputs, np.float64) * dataset.scale
-  tmp = out + ".tmp.npz"
-  np.savez(tmp, points=points.astype(np.float32))
-  os.replace(tmp, out)
+  with reporting.replaced_whole(out) as tmp:
+    np.savez(tmp, points=points.astype(np.float32))
   reporting.save_png(png, reporting.mixture_figure(points, dataset.mixture.modes, None,
                                                    _plot_limit(dataset), dataset.name))
 

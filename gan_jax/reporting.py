@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 import numpy as np
 from absl import logging
@@ -27,12 +28,31 @@ def image_grid(images: np.ndarray, rows: Optional[int] = None, pad: int = 1) -> 
   return grid
 
 
+@contextlib.contextmanager
+def replaced_whole(path: str) -> Iterator[str]:
+  """Yields a temporary path to write; renames it onto ``path`` if the block succeeds.
+
+  A reader never sees half a file: ``path`` holds either its old content or
+  the new one, even when the writer is stopped midway. The temporary file
+  is hidden and keeps the extension (``.tmp-NAME``), so writers that infer
+  the format from it (matplotlib, ``np.savez``) work, and globs such as
+  ``step_*.png`` never match it.
+  """
+  folder, name = os.path.split(path)
+  tmp = os.path.join(folder, ".tmp-" + name)
+  try:
+    yield tmp
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
 def save_png(path: str, grid: np.ndarray) -> None:
   from PIL import Image  # Pillow comes with matplotlib.
   mode_image = grid[..., 0] if grid.shape[-1] == 1 else grid
-  tmp = path + ".tmp"
-  Image.fromarray(mode_image).save(tmp, format="PNG")
-  os.replace(tmp, path)
+  with replaced_whole(path) as tmp:
+    Image.fromarray(mode_image).save(tmp, format="PNG")
 
 
 def _agg_figure(size: tuple[float, float], dpi: int):
@@ -101,9 +121,8 @@ class MetricsLog:
                       "resumes from (written by a run that stopped after it)", self.path,
                       len(records) - len(kept), resume_step)
     if bad or len(kept) < len(records) or not os.path.exists(self.path):
-      with open(self.path + ".tmp", "w") as f:
+      with replaced_whole(self.path) as tmp, open(tmp, "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in kept)
-      os.replace(self.path + ".tmp", self.path)
     self._file = open(self.path, "a")
     from tensorboardX import SummaryWriter  # Writes event files without TensorFlow.
     self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"), purge_step=resume_step + 1)
@@ -169,5 +188,5 @@ def plot_curves(records: Iterable[dict], keys: Iterable[str], path: str) -> None
   ax.legend()
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  fig.savefig(path + ".tmp.png")
-  os.replace(path + ".tmp.png", path)
+  with replaced_whole(path) as tmp:
+    fig.savefig(tmp)

@@ -536,7 +536,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
       write_samples(family.inference(final), step)
     reporting.plot_curves(reporting.read_jsonl(os.path.join(workdir, "metrics.jsonl")),
                           family.loss_keys, os.path.join(workdir, "losses.png"))
-    with open(summary_path + ".tmp", "w") as f:  # Replaced whole: never half-written.
+    with reporting.replaced_whole(summary_path) as tmp, open(tmp, "w") as f:
       json.dump(summary, f, indent=2)
-    os.replace(summary_path + ".tmp", summary_path)
   return summary

@@ -125,7 +125,11 @@ def test_every_optimizer_config_is_valid(module):
   assert module.get_config().game_optimizer == mog_grid.BEST
   with pytest.raises(UserError, match="'rmsprop' is not an optimizer with settings here"):
     module.get_config("rmsprop")
-  assert mog_ring.get_config("adam").num_steps * 2 == mog_grid.get_config("adam").num_steps
+  for name in mog_grid.OPTIMIZERS:  # The grid's settings, and its steps unless STEPS says.
+    ring, grid = mog_ring.get_config(name).to_dict(), mog_grid.get_config(name).to_dict()
+    assert ring.pop("dataset") == "mixture:ring" and grid.pop("dataset") == "mixture:grid"
+    assert ring.pop("num_steps") == mog_ring.STEPS.get(name, grid.pop("num_steps"))
+    assert ring == grid
 
 
 @pytest.mark.parametrize("overrides,message", [

@@ -291,6 +291,21 @@ def test_metrics_records_are_written_whole(tmp_path):
   log.close()
 
 
+def test_a_file_replaced_whole_keeps_its_old_content_when_the_writer_fails(tmp_path):
+  from gan_jax import reporting
+  path = tmp_path / "results.md"
+  path.write_text("old")
+  with pytest.raises(RuntimeError):
+    with reporting.replaced_whole(str(path)) as tmp, open(tmp, "w") as f:
+      f.write("half")
+      raise RuntimeError("stopped midway")
+  assert path.read_text() == "old"
+  assert os.listdir(tmp_path) == ["results.md"]  # No temporary file left behind.
+  with reporting.replaced_whole(str(path)) as tmp, open(tmp, "w") as f:
+    f.write("new")
+  assert path.read_text() == "new"
+
+
 @pytest.mark.parametrize("module", ["experiments.train", "experiments.evaluate",
                                     "experiments.report", "experiments.benchmark"])
 def test_help_exits_zero(module):

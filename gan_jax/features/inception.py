@@ -407,9 +407,9 @@ def convert_state_dict(torch_path: str, npz_path: str) -> None:
     state = state["state_dict"]
   arrays = {k: v.detach().cpu().numpy() for k, v in state.items()}
   params_from_state_dict(arrays, torch_path)  # Refuse anything but the FID network.
-  tmp = npz_path + ".tmp.npz"
-  np.savez(tmp, **{k: v for k, v in arrays.items() if not k.endswith(_IGNORED_SUFFIX)})
-  os.replace(tmp, npz_path)
+  from gan_jax import reporting  # pylint: disable=g-import-not-at-top
+  with reporting.replaced_whole(npz_path) as tmp:
+    np.savez(tmp, **{k: v for k, v in arrays.items() if not k.endswith(_IGNORED_SUFFIX)})
 
 
 class InceptionExtractor:
