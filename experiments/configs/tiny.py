@@ -1,6 +1,8 @@
 """A seconds-long MLP GAN for tests and smoke runs.
 
-No expected result (a smoke test); its time: not measured yet.
+No expected result (a smoke test: FID stays in the hundreds). Time: 43 s
+from the command line on 2 CPU cores shared with two other runs
+(2026-12-02; summary.json's wall_s 37 s), nearly all of it compilation.
 """
 
 from experiments.configs import default
