@@ -200,9 +200,9 @@ def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str]
       "(`gan_jax.metrics.mode_coverage.mixture_mode_stats`). Wall time per run includes "
       "compilation and evaluation. Settings per optimizer: "
       "`experiments/configs/mog_grid.py` `OPTIMIZERS` (the ring: `mog_ring.py`, the same "
-      f"settings); changed here: {changes}. A run whose losses became non-finite counts as "
-      "diverged (0 modes, 0% high quality, reverse KL undefined); means of the reverse KL "
-      "are over the runs where it is defined (n given when fewer than all).",
+      f"but for its `STEPS`); changed here: {changes}. A run whose losses became non-finite "
+      "counts as diverged (0 modes, 0% high quality, reverse KL undefined); means of the "
+      "reverse KL are over the runs where it is defined (n given when fewer than all).",
       "",
   ]
   for dataset in datasets:
