@@ -24,6 +24,16 @@ def fail(message: str, status: int = 2) -> NoReturn:
   sys.exit(status)
 
 
+def stop_interrupted(error) -> NoReturn:
+  """Ends a command that SIGINT or SIGTERM stopped (``gan_jax.errors.Interrupted``).
+
+  One ``interrupted: ...`` line on stderr (the step, and that the checkpoint
+  was saved) and exit status 128 + the signal, as a shell reports a signal.
+  """
+  print(f"interrupted: {error}", file=sys.stderr, flush=True)
+  sys.exit(128 + error.signum)
+
+
 HELP_FLAGS = ("-h", "--help", "-help", "-?", "--helpshort", "--helpfull")
 
 

@@ -36,6 +36,9 @@ from experiments import cli
 
 
 def _literal(text: str) -> Any:
+  """A Python literal, true/false as on the command line (``--config.KEY=false``), else the text."""
+  if text.lower() in ("true", "false"):
+    return text.lower() == "true"
   try:
     return ast.literal_eval(text)
   except (ValueError, SyntaxError):
@@ -69,10 +72,13 @@ def apply_overrides(config, overrides: dict[str, Any]) -> None:
     if not parents and leaf not in config:
       cli.fail(f"unknown config key {key!r}")
     node = config
-    for part in parents:
-      node = node[part]
-    with node.unlocked():
-      node[leaf] = value
+    try:
+      for part in parents:
+        node = node[part]
+      with node.unlocked():
+        node[leaf] = value
+    except (KeyError, TypeError, AttributeError) as e:  # A value of the wrong type, or no such node.
+      cli.fail(f"override {key}={value!r} does not fit the config: {str(e).splitlines()[0]}")
 
 
 def parse_run(text: str) -> tuple[str, str, dict[str, Any]]:
@@ -192,7 +198,8 @@ def main(argv: list[str]) -> None:
   from gan_jax import determinism  # pylint: disable=g-import-not-at-top
   determinism.request_deterministic_gpu_ops()
   from gan_jax import train  # pylint: disable=g-import-not-at-top
-  from gan_jax.errors import NonFiniteError, UserError  # pylint: disable=g-import-not-at-top
+  from gan_jax.errors import (  # pylint: disable=g-import-not-at-top
+      Interrupted, NonFiniteError, UserError)
 
   histories = {}
   for name, spec, overrides in runs:
@@ -215,6 +222,8 @@ def main(argv: list[str]) -> None:
         train.train_and_evaluate(config, workdir)
       except UserError as e:
         cli.fail(f"run {name!r} seed {seed}: {e}")
+      except Interrupted as e:  # Rerunning the command resumes this run.
+        cli.stop_interrupted(e)
       except NonFiniteError as e:
         print(f"{name} seed {seed}: {e}", flush=True)
         diverged_at = e.step

@@ -173,8 +173,7 @@ def main(argv):
   except (UserError, NonFiniteError) as e:
     cli.fail(str(e), 1 if isinstance(e, NonFiniteError) else 2)
   except Interrupted as e:
-    print(f"interrupted: {e}", file=sys.stderr)
-    sys.exit(128 + e.signum)
+    cli.stop_interrupted(e)
   print(f"done: step {summary['step']} params_sha256={summary['params_sha256']} "
         f"(summary: {os.path.join(workdir, 'summary.json')})", flush=True)
 

@@ -43,6 +43,20 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   jax.config.update("jax_persistent_cache_min_compile_time_secs", _MIN_COMPILE_SECS)
 
 
+@pytest.hookimpl(tryfirst=True)  # Before xdist reads the groups into the test ids.
+def pytest_collection_modifyitems(items):
+  """Groups the tests that share a module-scoped fixture onto one xdist worker.
+
+  Under the README's ``--dist loadgroup`` the fixture (most of them train a
+  run) is then built once, not once on each worker that draws one of its tests.
+  """
+  for item in items:
+    fixtures = getattr(item, "_fixtureinfo", None)
+    scopes = [defs[-1].scope for defs in fixtures.name2fixturedefs.values()] if fixtures else []
+    if "module" in scopes:
+      item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture
 def tiny_config():
   from experiments.configs import tiny

@@ -35,14 +35,13 @@ def test_compare_trains_every_seed_and_reuses_finished_runs(tmp_path):
   assert "| a |" in (out / "compare.md").read_text()
   # A rerun trains nothing: the finished runs' metrics are kept as they are.
   before = (out / "a" / "seed_1" / "metrics.jsonl").read_text()
-  second = run_python(args)
-  assert second.returncode == 0, second.stderr[-2000:]
+  from experiments import compare
+  compare.main(args[2:])  # In this process: the rerun only reads the runs.
   assert (out / "a" / "seed_1" / "metrics.jsonl").read_text() == before
   assert json.loads((out / "compare.json").read_text()) == table
   # --report_only reads the runs as they are; a run without summary.json stopped early.
   (out / "a" / "seed_1" / "summary.json").unlink()
-  third = run_python([*args, "--report_only", "--rate", "a=100"])
-  assert third.returncode == 0, third.stderr[-2000:]
+  compare.main([*args[2:], "--report_only", "--rate", "a=100"])
   report = json.loads((out / "compare.json").read_text())
   assert report["a"]["diverged"] == [None, 4] and report["a"]["steps_per_sec"] == 100
   assert report["a"]["fid_mean"] == table["a"]["fid_mean"]
@@ -59,3 +58,20 @@ def test_bad_run_and_override_are_one_line_errors(tmp_path):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+def test_overrides_read_booleans_as_the_command_line_does_and_a_misfit_is_one_line(capsys):
+  import pytest
+  from experiments import compare
+  from experiments.configs import tiny
+  assert compare.parse_assignments(["progress_bar=false", "a=True", "lr=1e-3", "loss=hinge"]) == {
+      "progress_bar": False, "a": True, "lr": 1e-3, "loss": "hinge"}
+  config = tiny.get_config()
+  compare.apply_overrides(config, {"progress_bar": False, "game_hparams.lr": 0.5})
+  assert config.progress_bar is False and config.game_hparams.lr == 0.5
+  for overrides, message in [({"num_steps": "ten"}, "override num_steps='ten' does not fit"),
+                             ({"num_steps.x": 1}, "override num_steps.x=1 does not fit")]:
+    with pytest.raises(SystemExit) as stop:
+      compare.apply_overrides(config, overrides)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(lines) == 1 and lines[0].startswith("error: " + message)

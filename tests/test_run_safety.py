@@ -359,3 +359,28 @@ def test_ctrl_c_before_the_loop_is_exit_130_and_one_line(tmp_path):
   assert proc.returncode == 130, stderr[-3000:]
   assert stderr.strip().count("\n") == 0 and stderr.startswith("interrupted: "), stderr[-3000:]
   assert not (workdir / ".lock").exists()  # Nothing stale for the next run to take over.
+
+
+@pytest.mark.parametrize("command", ["mog_table", "compare"])
+def test_a_signal_ends_a_table_command_with_one_line_and_no_record(command, tmp_path, monkeypatch,
+                                                                    capsys):
+  from experiments import compare, mog_table
+  from gan_jax import train
+  from gan_jax.errors import Interrupted
+
+  def stopped_by_sigterm(config, workdir):  # What the engine raises once its checkpoint is saved.
+    raise Interrupted(int(signal.SIGTERM), 7)
+
+  monkeypatch.setattr(train, "train_and_evaluate", stopped_by_sigterm)
+  out = tmp_path / "out"
+  main, argv = {
+      "mog_table": (mog_table.main, ["--seeds", "1", "--optimizers", "adam", "--datasets", "ring"]),
+      "compare": (compare.main, ["--run", f"a={ROOT}/experiments/configs/tiny.py"]),
+  }[command]
+  with pytest.raises(SystemExit) as stop:
+    main([*argv, "--out", str(out)])
+  assert stop.value.code == 128 + signal.SIGTERM
+  assert capsys.readouterr().err.strip().splitlines() == [
+      "interrupted: stopped by signal 15 at step 7; checkpoint saved, re-run the same command "
+      "to resume"]
+  assert not (out / "runs.jsonl").exists() and not (out / "compare.json").exists()

@@ -1,6 +1,7 @@
 """``python -m experiments.sample``: N samples of a trained run as an .npz and a PNG grid."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -49,11 +50,13 @@ def _sample(*args):
 
 
 def test_samples_are_uint8_reproducible_from_the_seed_with_a_grid(runs, tmp_path):
+  from experiments import sample
   outs = [str(tmp_path / f"{name}.npz") for name in ("a", "b", "c")]
-  for out, seed in zip(outs, ("1", "1", "2")):
-    result = _sample("--workdir", runs["plain"], "--num", "7", "--out", out, "--seed", seed)
-    assert result.returncode == 0, result.stderr[-2000:]
+  result = _sample("--workdir", runs["plain"], "--num", "7", "--out", outs[0], "--seed", "1")
+  assert result.returncode == 0, result.stderr[-2000:]
   assert "EMA generator at step 5" in result.stdout
+  for out, seed in zip(outs[1:], (1, 2)):  # In this process: the command's draw, bit for bit.
+    sample.sample(runs["plain"], "latest", 7, out, seed, None)
   a, b, c = (np.load(out) for out in outs)
   assert a.files == ["images"]
   assert a["images"].dtype == np.uint8 and a["images"].shape == (7, 16, 16, 1)
@@ -71,8 +74,9 @@ def test_conditional_run_takes_labels(runs, tmp_path):
   drawn = np.load(out)
   np.testing.assert_array_equal(drawn["labels"], [2, 0, 2, 0, 2])
   assert drawn["images"].shape == (5, 16, 16, 1)
+  from experiments import sample
   default = str(tmp_path / "default.npz")
-  assert _sample("--workdir", runs["conditional"], "--num", "4", "--out", default).returncode == 0
+  sample.sample(runs["conditional"], "latest", 4, default, 0, None)
   np.testing.assert_array_equal(np.load(default)["labels"], [0, 1, 2, 0])
 
 
@@ -83,20 +87,31 @@ def _one_line_error(result, message):
 
 
 def test_bad_requests_are_one_line_errors_and_write_nothing(runs, tmp_path):
+  from experiments import sample
+  from gan_jax.checkpoint import parse_choice
+  from gan_jax.errors import UserError
   out = str(tmp_path / "x.npz")
+  # Through the command line: a flag's bound, and an error raised inside the draw.
+  _one_line_error(_sample("--workdir", runs["plain"], "--num", "0", "--out", out), "--num")
+  _one_line_error(_sample("--workdir", str(tmp_path / "none"), "--num", "2", "--out", out),
+                  "does not exist")
+  # The others in this process (each CLI run costs seconds of jax start-up): the
+  # command prints the UserError's message as its one line.
   cases = [
-      (["--workdir", str(tmp_path / "none"), "--num", "2"], "does not exist"),
-      (["--workdir", runs["plain"], "--num", "0"], "--num"),
-      (["--workdir", runs["plain"], "--num", "2", "--labels", "1"], "unconditional"),
-      (["--workdir", runs["plain"], "--num", "2", "--checkpoint", "best"], "no best checkpoint"),
-      (["--workdir", runs["conditional"], "--num", "2", "--labels", "3"], "outside [0, 3)"),
-      (["--workdir", runs["conditional"], "--num", "2", "--labels", "a"], "--labels='a'"),
+      (dict(workdir=runs["plain"], requested_labels=[1]), "unconditional"),
+      (dict(workdir=runs["plain"], choice=parse_choice("best")), "no best checkpoint"),
+      (dict(workdir=runs["conditional"], requested_labels=[3]), "outside [0, 3)"),
+      (dict(workdir=runs["plain"], out=out[:-4] + ".png"), "must end in .npz"),
   ]
-  for args, message in cases:
-    _one_line_error(_sample(*args, "--out", out), message)
-  _one_line_error(_sample("--workdir", runs["plain"], "--num", "2", "--out", out[:-4] + ".png"),
-                  "must end in .npz")
-  assert os.listdir(tmp_path) == [f for f in os.listdir(tmp_path) if f == "none"] == []
+  for kwargs, message in cases:
+    kwargs = dict(dict(choice=parse_choice("latest"), num=2, out=out, seed=0,
+                       requested_labels=None), **kwargs)
+    with pytest.raises(UserError, match=re.escape(message)) as error:
+      sample.sample(**kwargs)
+    assert "\n" not in str(error.value)
+  with pytest.raises(UserError, match=re.escape("--labels='a'")):
+    sample.parse_labels("a")
+  assert os.listdir(tmp_path) == []
 
 
 def test_help_exits_zero():

@@ -4,7 +4,9 @@ The DCGAN architecture with class-conditional batch norm in G and a 10-way
 class head on D's features; both players add the class cross-entropy
 (weight 1) to the non-saturating loss.
 
-Expected result and time: not measured yet.
+Expected result: not measured yet. Time: 3.8 steps/s on 2 CPU cores with
+another run alongside (a 30-step run, 2026-12-02), so the 20,000 steps take
+about 90 minutes there.
 """
 
 from experiments.configs import dcgan
