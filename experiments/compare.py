@@ -119,12 +119,13 @@ def summarize(histories: dict[str, list[dict]]) -> dict:
     fids = np.array([[r["fid"].get(s, np.nan) for s in steps] for r in runs]).reshape(
         len(runs), len(steps))
     with warnings.catch_warnings():
-      warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+      warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns; no seed's rate
       mean, std = np.nanmean(fids, 0), np.nanstd(fids, 0)
+      steps_per_sec = float(np.nanmean([r["steps_per_sec"] for r in runs]))
     table[name] = {"steps": steps, "fid_mean": mean.tolist(), "fid_std": std.tolist(),
                    "fid_last": [r["fid"][max(r["fid"])] if r["fid"] else None for r in runs],
                    "diverged": [r.get("diverged_at") for r in runs],
-                   "steps_per_sec": float(np.nanmean([r["steps_per_sec"] for r in runs]))}
+                   "steps_per_sec": steps_per_sec}
   return table
 
 
