@@ -28,7 +28,7 @@ import json
 import os
 import sys
 import warnings
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -77,8 +77,30 @@ def apply_overrides(config, overrides: dict[str, Any]) -> None:
         node = node[part]
       with node.unlocked():
         node[leaf] = value
-    except (KeyError, TypeError, AttributeError) as e:  # A value of the wrong type, or no such node.
+    except (KeyError, TypeError, AttributeError) as e:  # A wrong type, or no such node.
       cli.fail(f"override {key}={value!r} does not fit the config: {str(e).splitlines()[0]}")
+
+
+def train_run(config, workdir: str, label: str) -> tuple[Optional[dict], Optional[int]]:
+  """Trains (or resumes) one run of a table command: (its summary, None), or (None, the step).
+
+  A bad config ends the command with ``error: LABEL: ...``, a signal with one
+  ``interrupted: ...`` line (rerunning the command resumes the run); a run
+  whose losses became non-finite is printed and returned as diverged at its
+  step, not fatal to the table.
+  """
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax.errors import (  # pylint: disable=g-import-not-at-top
+      Interrupted, NonFiniteError, UserError)
+  try:
+    return train.train_and_evaluate(config, workdir), None
+  except UserError as e:
+    cli.fail(f"{label}: {e}")
+  except Interrupted as e:
+    cli.stop_interrupted(e)
+  except NonFiniteError as e:
+    print(f"{label}: {e}", flush=True)
+    return None, e.step
 
 
 def parse_run(text: str) -> tuple[str, str, dict[str, Any]]:
@@ -151,6 +173,7 @@ def plot(table: dict, out: str) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  from gan_jax import reporting  # pylint: disable=g-import-not-at-top
   for axis in ("steps", "seconds"):
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, row in table.items():
@@ -166,7 +189,8 @@ def plot(table: dict, out: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, f"fid_vs_{axis}.png"), dpi=120)
+    with reporting.replaced_whole(os.path.join(out, f"fid_vs_{axis}.png")) as tmp:
+      fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
@@ -198,9 +222,6 @@ def main(argv: list[str]) -> None:
 
   from gan_jax import determinism  # pylint: disable=g-import-not-at-top
   determinism.request_deterministic_gpu_ops()
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
-  from gan_jax.errors import (  # pylint: disable=g-import-not-at-top
-      Interrupted, NonFiniteError, UserError)
 
   histories = {}
   for name, spec, overrides in runs:
@@ -210,7 +231,6 @@ def main(argv: list[str]) -> None:
       apply_overrides(config, {**overrides, **common, "seed": seed})
       workdir = os.path.join(args.out, name, f"seed_{seed}")
       print(f"{name} seed {seed}: {workdir}", flush=True)
-      diverged_at = None
       if args.report_only:
         if not os.path.isfile(os.path.join(workdir, "metrics.jsonl")):
           cli.fail(f"--report_only: {workdir} has no metrics.jsonl; run without it first")
@@ -219,23 +239,16 @@ def main(argv: list[str]) -> None:
         finished = os.path.isfile(os.path.join(workdir, "summary.json"))
         histories[name].append(dict(history, diverged_at=None if finished else history["last_step"]))
         continue
-      try:
-        train.train_and_evaluate(config, workdir)
-      except UserError as e:
-        cli.fail(f"run {name!r} seed {seed}: {e}")
-      except Interrupted as e:  # Rerunning the command resumes this run.
-        cli.stop_interrupted(e)
-      except NonFiniteError as e:
-        print(f"{name} seed {seed}: {e}", flush=True)
-        diverged_at = e.step
+      _, diverged_at = train_run(config, workdir, f"run {name!r} seed {seed}")
       histories[name].append(dict(read_history(workdir), diverged_at=diverged_at))
   table = summarize(histories)
   for name, rate in rates.items():
     table[name]["steps_per_sec"] = float(rate)
-  with open(os.path.join(args.out, "compare.json"), "w") as f:
+  from gan_jax import reporting  # pylint: disable=g-import-not-at-top
+  with reporting.replaced_whole(os.path.join(args.out, "compare.json")) as tmp, open(tmp, "w") as f:
     json.dump(table, f, indent=2)
   text = markdown(table, seeds)
-  with open(os.path.join(args.out, "compare.md"), "w") as f:
+  with reporting.replaced_whole(os.path.join(args.out, "compare.md")) as tmp, open(tmp, "w") as f:
     f.write(text)
   plot(table, args.out)
   print(text)

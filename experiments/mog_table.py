@@ -170,18 +170,7 @@ def run_record(dataset: str, optimizer: str, seed: int, config, summary: Optiona
 
 def train_one(config, workdir: str) -> Optional[dict]:
   """The run's summary (training it, or resuming it, first); None when it diverged."""
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
-  from gan_jax.errors import (  # pylint: disable=g-import-not-at-top
-      Interrupted, NonFiniteError, UserError)
-  try:
-    return train.train_and_evaluate(config, workdir)
-  except UserError as e:
-    cli.fail(f"{workdir}: {e}")
-  except Interrupted as e:  # Rerunning the table resumes this run from its checkpoint.
-    cli.stop_interrupted(e)
-  except NonFiniteError as e:
-    print(f"{workdir}: {e}", flush=True)
-    return None
+  return compare.train_run(config, workdir, workdir)[0]
 
 
 def write_markdown(path: str, optimizers: Sequence[str], datasets: Sequence[str],

@@ -16,7 +16,8 @@ Expected results (5 seeds, docs/results.md#2-d-gaussian-mixtures-mode-coverage;
 ``python -m experiments.mog_table --datasets ring``): ACGD 8/8 modes,
 97.9 ± 0.2% high quality (97.2-98.4%), reverse KL 0.001, about 21 minutes
 per run with two runs sharing 2 CPU cores; CGD (40,000 steps) 8/8 modes,
-90.7 ± 0.7% (89.1-93.2%), reverse KL 0.002, about 19 minutes; Adam 8/8, 96.6 ± 0.5% in about a minute.
+90.7 ± 0.7% (89.1-93.2%), reverse KL 0.002, about 19 minutes; Adam 8/8,
+96.6 ± 0.5% in about a minute.
 """
 
 from experiments.configs import mog_grid
