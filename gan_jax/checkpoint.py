@@ -150,7 +150,9 @@ def _drop_closed_loop_reports() -> None:
   closes its event loop while its other reads are still running; as they
   finish they report to the closed loop, and Python prints each report as a
   traceback (often at exit, after the one-line error). They carry no
-  information, so this hook drops exactly them.
+  information, so this hook drops exactly them. It is installed before a
+  restore starts: a report can come from Orbax's threads before the failed
+  read's exception reaches gan_jax.
   """
   previous = sys.unraisablehook
   if getattr(previous, "drops_closed_loop_reports", False):
@@ -166,7 +168,6 @@ def _drop_closed_loop_reports() -> None:
 
 
 def _unreadable(mngr: ocp.CheckpointManager, step: int, error: Exception) -> UserError:
-  _drop_closed_loop_reports()
   reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
   step_dir = os.path.join(mngr.directory, str(step))
   return UserError(f"cannot read the checkpoint of step {step} in {mngr.directory} ({reason}); "
@@ -195,6 +196,7 @@ def restore(mngr: ocp.CheckpointManager, template: GANState, step: int,
       (missing or damaged files), or was written with another config;
       nothing is changed.
   """
+  _drop_closed_loop_reports()
   if run_config is not None:
     _check_config(mngr, step, run_config)
   expected = _host_tree(template)
