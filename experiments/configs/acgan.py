@@ -9,8 +9,9 @@ at 20,000 steps (its best; 27.9 at 5,000), recall 0.78, in 3,709 s on 2 AMD
 EPYC cores (code 4786b13; 8.2 steps/s alone, about half that beside the
 test suite). But the samples do not follow their labels: the one-class-
 per-row grid mixes digits in every row, and 36 samples drawn with label 3
-show 3s among 7s, 9s, 5s and 8s. The conditioning is under investigation;
-until then this config is an unconditional DCGAN with an auxiliary head.
+show 3s among 7s, 9s, 5s and 8s, although D's class head assigns the
+fakes to their labels (G's class loss 0.077). The cause is under
+investigation (docs/results.md lists the candidates).
 """
 
 from experiments.configs import dcgan
