@@ -130,8 +130,8 @@ def main(argv):
   with reporting.replaced_whole(path) as tmp, open(tmp, "w") as f:
     json.dump(result, f, indent=2)
   shown = ", ".join(f"{k}={result['metrics'][k]['value']:.4g}"
-                    for k in ("fid", "kid", "precision", "recall", "class_kl", "modes",
-                              "high_quality", "reverse_kl")
+                    for k in ("fid", "kid", "precision", "recall", "class_kl", "label_accuracy",
+                              "modes", "high_quality", "reverse_kl")
                     if k in result["metrics"])
   accuracy = result["classifier_test_accuracy"]
   print(f"wrote {path}: step {result['step']}, {result['features']} features"

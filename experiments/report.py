@@ -29,8 +29,9 @@ _METRICS = flags.DEFINE_list(
 _CONFIG_COLUMNS = ("model", "loss", "dataset", "seed")
 # Every metric name gan_jax.evaluation and experiments.evaluate write.
 KNOWN_METRICS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage",
-                 "classifier_score", "classifier_score_std", "class_kl", "pixel_fd", "d_real",
-                 "d_fake", "modes", "kl", "parzen_ll", "parzen_ll_se", "parzen_sigma")
+                 "classifier_score", "classifier_score_std", "class_kl", "label_accuracy",
+                 "pixel_fd", "d_real", "d_fake", "modes", "high_quality", "reverse_kl", "kl",
+                 "parzen_ll", "parzen_ll_se", "parzen_sigma")
 
 
 def check_metric_names(names: list[str], runs: list[dict]) -> None:

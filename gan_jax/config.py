@@ -124,6 +124,7 @@ _SCHEMA: dict[str, tuple[Check, Any]] = {
     "conditioning": _name(lambda: list(layers.CONDITIONING)),
     "num_classes": _int(2),
     "aux_classifier_weight": _float(lambda v: v >= 0, "a number >= 0"),
+    "aux_classifier_on_fakes": (lambda v: isinstance(v, bool), "true or false"),
     "label_smoothing": _float(lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "regularizer": _name(lambda: ["none"] + regularizers.names()),
     "regularizer_weight": _float(lambda v: v >= 0, "a number >= 0"),
@@ -232,14 +233,19 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
 def _validate_best(config: ml_collections.ConfigDict) -> None:
   """Refuses a best_metric that the config's evaluations can never compute."""
   metric = config.best_metric
-  never = ((metric in evaluation.CLASS_METRICS and config.eval_features == "pixels",
-            "config.eval_features='pixels' has no class probabilities")
-           if metric in evaluation.CLASS_METRICS else
-           (metric in evaluation.D_METRICS and not families.for_config(config).has_critic,
-            f"config.model={config.model!r} has no discriminator"))
-  if never[0]:
-    raise UserError(f"config.best_metric={metric!r} is never computed: {never[1]}; choose '' "
-                    "(off) or one of " + ", ".join(evaluation.FEATURE_METRICS))
+  needs_probs = metric in evaluation.CLASS_METRICS + evaluation.LABEL_METRICS
+  reasons = [
+      (needs_probs and config.eval_features == "pixels",
+       "config.eval_features='pixels' has no class probabilities"),
+      (metric in evaluation.LABEL_METRICS and config.conditioning == "none",
+       "config.conditioning='none' draws no labels"),
+      (metric in evaluation.D_METRICS and not families.for_config(config).has_critic,
+       f"config.model={config.model!r} has no discriminator"),
+  ]
+  for never, why in reasons:
+    if never:
+      raise UserError(f"config.best_metric={metric!r} is never computed: {why}; choose '' "
+                      "(off) or one of " + ", ".join(evaluation.FEATURE_METRICS))
 
 
 def _validate_zoo(config: ml_collections.ConfigDict) -> None:

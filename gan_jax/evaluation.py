@@ -19,6 +19,10 @@ once by ``python -m experiments.evaluate`` (into eval.json). On
   ``class_kl``: KL(histogram of predicted classes || uniform), which grows as
   the generator drops classes (mode collapse). Only when the extractor has
   class probabilities.
+- ``label_accuracy``: for a class-conditional run, the fraction of generated
+  images that the extractor's classifier assigns to the label G was given
+  (chance is 1 / K); it measures whether G follows its labels, which FID
+  does not.
 - ``d_real``/``d_fake``: the discriminator's mean probability on the real and
   generated images (GANs only).
 
@@ -75,8 +79,9 @@ SAMPLE_BATCH = 500
 FEATURE_METRICS = ("pixel_fd", "fid", "kid", "kid_std", "precision", "recall", "density",
                    "coverage")
 CLASS_METRICS = ("classifier_score", "classifier_score_std", "class_kl")
+LABEL_METRICS = ("label_accuracy",)  # A conditional run, with class probabilities.
 D_METRICS = ("d_real", "d_fake")
-METRIC_NAMES = FEATURE_METRICS + CLASS_METRICS + D_METRICS
+METRIC_NAMES = FEATURE_METRICS + CLASS_METRICS + LABEL_METRICS + D_METRICS
 
 
 def real_eval_images(dataset: Dataset, num: int,
@@ -157,6 +162,19 @@ def class_metrics(probs: np.ndarray) -> dict:
   score, score_std = metrics.inception_score(probs, num_splits=min(SCORE_SPLITS, len(probs)))
   return {"classifier_score": score, "classifier_score_std": score_std,
           "class_kl": metrics.class_histogram_kl(np.argmax(probs, axis=1), probs.shape[1])}
+
+
+def label_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+  """The fraction of conditional samples classified as the label they were drawn for.
+
+  Args:
+    probs: [N, K] class probabilities of generated images.
+    labels: int [N], the labels the generator was given.
+
+  Returns:
+    mean(argmax(probs) == labels), in [0, 1].
+  """
+  return float(np.mean(np.argmax(np.asarray(probs), axis=1) == np.asarray(labels)))
 
 
 def stacked_mnist_mode_stats(extractor: features.FeatureExtractor, images: np.ndarray) -> dict:
@@ -276,6 +294,9 @@ class Evaluator:
     self._fake_labels = (np.asarray(jax.random.randint(label_key, (num_samples,), 0, num_classes))
                          if num_classes else None)
     self._real_labels = real_labels if num_classes else None
+    self._with_label_metrics = self._with_probs and num_classes > 0
+    # Per instance: a conditional run also prints whether G follows its labels.
+    self.headline = Evaluator.headline + (LABEL_METRICS if self._with_label_metrics else ())
     self._with_d = discriminator is not None and (not num_classes or real_labels is not None)
     self._sample = jax.jit(functools.partial(generate, generator))
     self._discriminate = jax.jit(functools.partial(_d_probability, discriminator))
@@ -293,10 +314,13 @@ class Evaluator:
       self.info["note"] = extractor.info["note"]
     if real_probs is not None:  # What a perfect generator would score.
       self.info["real"] = class_metrics(real_probs)
+      if self._with_label_metrics and real_labels is not None:
+        self.info["real"]["label_accuracy"] = label_accuracy(real_probs, real_labels)
 
   def metric_names(self) -> tuple[str, ...]:
     """The metrics ``__call__`` returns with this extractor and model."""
     return (FEATURE_METRICS + (CLASS_METRICS if self._with_probs else ())
+            + (LABEL_METRICS if self._with_label_metrics else ())
             + (D_METRICS if self._with_d else ()))
 
   @staticmethod
@@ -330,6 +354,8 @@ class Evaluator:
                                fid=pixel_fd if same_as_pixels else None))
     if fake_probs is not None:
       out.update(class_metrics(fake_probs))
+      if self._with_label_metrics:
+        out["label_accuracy"] = label_accuracy(fake_probs, self._fake_labels)
     if self._with_d:
       out["d_real"] = self._d_mean(view, self._real, self._real_labels)
       out["d_fake"] = self._d_mean(view, fake, self._fake_labels)
@@ -345,7 +371,8 @@ class Evaluator:
         feats, digest, num_real = "discriminator", None, self.info["num_real"]
       else:
         feats, digest = self.info["features"], self.info["features_hash"]
-        num_real = 0 if name.startswith("class") else self.info["num_real"]
+        num_real = (0 if name.startswith("class") or name in LABEL_METRICS
+                    else self.info["num_real"])
       records[name] = {"value": value, "num_real": num_real, "num_fake": self.info["num_fake"],
                        "split": self.info["split"] if num_real else None,
                        "features": feats, "features_hash": digest}

@@ -96,6 +96,7 @@ def step_options(config: ml_collections.ConfigDict) -> train_step_lib.StepOption
       num_classes=networks.num_classes(config),
       aux_classifier=networks.has_aux_classifier(config),
       aux_classifier_weight=config.aux_classifier_weight,
+      aux_classifier_on_fakes=config.aux_classifier_on_fakes,
       regularizer=None if config.regularizer == "none" else regularizers.get(config.regularizer),
       regularizer_weight=config.regularizer_weight,
       regularizer_every=config.regularizer_every,

@@ -317,7 +317,8 @@ def classifier_loss(class_logits: chex.Array, labels: chex.Array) -> chex.Array:
 
   References:
     Odena et al. 2017, "Conditional Image Synthesis with Auxiliary Classifier
-    GANs", eq. (2) (L_C).
+    GANs", eq. (2) (L_C; ``gan_jax.train_step.StepOptions`` says on which
+    batches D takes it).
   """
   if class_logits.ndim != 2 or labels.shape != class_logits.shape[:1]:
     raise ValueError("class logits must be [B, K] and labels [B], got "

@@ -11,7 +11,8 @@ from gan_jax.errors import UserError
 from test_schedules import BAD_SCHEDULES
 
 NEW_KEYS = {"width": 64, "upsample": "subpixel", "image_size": 0, "conditioning": "none",
-            "num_classes": 10, "aux_classifier_weight": 1.0, "label_smoothing": 0.0,
+            "num_classes": 10, "aux_classifier_weight": 1.0, "aux_classifier_on_fakes": False,
+            "label_smoothing": 0.0,
             "regularizer": "none", "regularizer_weight": 10.0, "regularizer_every": 1,
             "spectral_norm": False, "diffaugment": "", "g_ema_decay": 0.0,
             "grad_clip_norm": 0.0}

@@ -92,3 +92,10 @@ def test_out_is_required(tmp_path):
   result = _report(_run_dir(tmp_path, "a", fid=1.0))
   assert result.returncode == 2 and "--out" in result.stderr
   assert result.stderr.strip().count("\n") == 0
+
+
+def test_known_metrics_cover_every_evaluation_metric():
+  from experiments import report
+  from gan_jax import evaluation, mixtures
+  names = set(evaluation.METRIC_NAMES) | set(mixtures.METRICS)
+  assert names <= set(report.KNOWN_METRICS), names - set(report.KNOWN_METRICS)

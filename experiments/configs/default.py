@@ -66,6 +66,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.conditioning = "none"
   config.num_classes = 10
   config.aux_classifier_weight = 1.0  # ACGAN: weight of the class cross-entropy.
+  # ACGAN: D's class loss on the fakes too (Odena et al.); off: real images only.
+  config.aux_classifier_on_fakes = False
 
   # Game: loss pair from gan_jax.losses, one optax optimizer per player.
   # Losses: gan_jax.losses.names(), e.g. 'non_saturating', 'wasserstein',
