@@ -114,27 +114,32 @@ def test_a_short_acgan_run_draws_the_class_it_is_asked_for(trained):
   assert accuracy >= 0.9, accuracy
 
 
-@features.register("test_quadrants", overwrite=True)
-def _quadrant_extractor(config, dataset):
-  """The quadrant oracle as an extractor: one-hot class probabilities."""
-  del config, dataset
+def _quadrant_extractor():
+  """The quadrant oracle as a feature extractor: one-hot class probabilities."""
   def embed(images):
     quadrant = _quadrant_of(data.to_float(images))
     return np.eye(NUM_CLASSES)[quadrant], np.eye(NUM_CLASSES)[quadrant]
-  return features.FeatureExtractor("test_quadrants", "0", embed, NUM_CLASSES)
+  return features.FeatureExtractor("quadrants", "0", embed, NUM_CLASSES)
 
 
 def test_the_evaluator_reports_label_accuracy_for_a_conditional_run(trained):
-  config = trained.config.copy_and_resolve_references()
-  config.eval_features = "test_quadrants"
-  evaluator = evaluation.make_evaluator(
-      config, generator=trained.generator, discriminator=trained.discriminator,
-      dataset=trained.dataset, key=jax.random.PRNGKey(5), num_samples=200)
+  evaluator = evaluation.Evaluator(
+      config=trained.config, generator=trained.generator, discriminator=trained.discriminator,
+      dataset=trained.dataset, key=jax.random.PRNGKey(5), num_samples=200,
+      extractor=_quadrant_extractor())
   assert "label_accuracy" in evaluator.metric_names() and "label_accuracy" in evaluator.headline
   assert evaluator.info["real"]["label_accuracy"] == 1.0  # The oracle on real images.
   values = evaluator(state_lib.for_inference(trained.state))
   assert values["label_accuracy"] >= 0.9, values
   assert evaluator.describe(values)["label_accuracy"]["num_real"] == 0
+  unconditional = trained.config.copy_and_resolve_references()
+  unconditional.conditioning = "none"
+  plain = evaluation.Evaluator(
+      config=unconditional, generator=trained.generator, discriminator=None,
+      dataset=trained.dataset, key=jax.random.PRNGKey(5), num_samples=200,
+      extractor=_quadrant_extractor())
+  assert "label_accuracy" not in plain.metric_names()
+  assert plain.headline == evaluation.Evaluator.headline
 
 
 def test_label_accuracy_matches_numpy():
