@@ -44,7 +44,8 @@ def _quadrant_of(images: np.ndarray) -> np.ndarray:
 def _acgan_config(**overrides):
   config = tiny.get_config()
   config.update(dict(model="dcgan", width=8, latent_dim=8, batch_size=32, loss="non_saturating",
-                     conditioning="acgan", num_classes=NUM_CLASSES, g_learning_rate=1e-3, d_learning_rate=1e-3))
+                     conditioning="acgan", num_classes=NUM_CLASSES, g_learning_rate=1e-3,
+                     d_learning_rate=1e-3))
   config.update(overrides)
   validate(config)
   return config
@@ -59,7 +60,7 @@ def test_d_class_loss_is_the_real_cross_entropy_plus_the_fakes_when_asked(on_fak
       latent_dim=config.latent_dim, axis_name=None, options=families.step_options(config))
   rng = np.random.default_rng(0)
   real_labels = jnp.asarray(rng.integers(0, NUM_CLASSES, 8), jnp.int32)
-  real = jnp.asarray(_quadrant_images(np.asarray(real_labels), rng), jnp.float32) / 127.5 - 1
+  real = data.to_float(jnp.asarray(_quadrant_images(np.asarray(real_labels), rng)))
 
   @jax.jit
   def d_class_loss(state):
@@ -105,7 +106,7 @@ def trained(request):
                                state=state, dataset=dataset)
 
 
-def test_a_short_acgan_run_draws_the_class_it_is_asked_for(trained):
+def test_a_short_conditional_run_draws_the_class_it_is_asked_for(trained):
   asked = np.resize(np.arange(NUM_CLASSES, dtype=np.int32), 200)
   z = train_step.latents(jax.random.PRNGKey(4), len(asked), trained.config.latent_dim)
   samples = np.asarray(train_step.generate(
