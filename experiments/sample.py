@@ -9,7 +9,9 @@ checkpoints/best/, the best by ``config.best_metric``) and writes
 
 - ``FILE.npz``: ``images``, uint8 [N, H, W, C] (0-255, like the data), and for
   a class-conditional run ``labels``, int32 [N];
-- ``FILE.png``: a grid of the first min(N, 256) samples.
+- ``FILE.png``: a grid of the first min(N, 256) samples; with a conditional
+  run's default labels, one class per row (class c in row c), as in the
+  training run's sample grids.
 
 The generator is the EMA one when the run keeps it (``config.g_ema_decay``),
 in inference mode (batch-norm running averages). The latents are
@@ -23,7 +25,6 @@ status 2; nothing is written then.
 """
 
 import functools
-import math
 import os
 from typing import Optional
 
@@ -120,15 +121,29 @@ def draw(generator, view, config, num: int, seed: int,
   return outputs
 
 
+def grid_layout(num: int, num_classes: int, default_labels: bool) -> tuple[np.ndarray, Optional[int]]:
+  """The indices of the samples the PNG grid shows, and its row count (None: square).
+
+  Default labels cycle 0..K-1, so sample i has class i % K: the grid then takes
+  the first min(num, GRID_MAX) // K samples of each class, class c in row c.
+  """
+  shown = min(num, GRID_MAX)
+  per_class = shown // num_classes if num_classes and default_labels else 0
+  if not per_class:
+    return np.arange(shown), None
+  index = np.arange(num_classes)[:, None] + num_classes * np.arange(per_class)[None, :]
+  return index.ravel(), num_classes
+
+
 def write(out: str, png: str, images: np.ndarray, labels: Optional[np.ndarray],
-          rows: Optional[int]) -> None:
-  """The .npz (written whole, then renamed) and the PNG grid of the first GRID_MAX samples."""
+          grid: tuple[np.ndarray, Optional[int]]) -> None:
+  """The .npz (written whole, then renamed) and the PNG grid ``grid_layout`` chose."""
   from gan_jax import data, reporting  # pylint: disable=g-import-not-at-top
   arrays = {"images": images, **({} if labels is None else {"labels": labels})}
   with reporting.replaced_whole(out) as tmp:
     np.savez(tmp, **arrays)
-  shown = images[:GRID_MAX]
-  reporting.save_png(png, reporting.image_grid(data.to_float(shown), rows=rows))
+  index, rows = grid
+  reporting.save_png(png, reporting.image_grid(data.to_float(images[index]), rows=rows))
 
 
 def sample(workdir: str, choice, num: int, out: str, seed: int,
@@ -148,10 +163,7 @@ def sample(workdir: str, choice, num: int, out: str, seed: int,
     return {"step": int(state.step), "ema": view.ema, "png": png, "shape": outputs.shape}
   images = data.to_uint8(outputs)
   num_classes = networks.num_classes(config)
-  # Default labels cycle 0..K-1: then each grid column is one class.
-  rows = (math.ceil(min(num, GRID_MAX) / num_classes)
-          if num_classes and requested_labels is None else None)
-  write(out, png, images, labels, rows)
+  write(out, png, images, labels, grid_layout(num, num_classes, requested_labels is None))
   return {"step": int(state.step), "ema": view.ema, "png": png,
           "shape": images.shape}
 

@@ -76,8 +76,17 @@ def test_conditional_run_takes_labels(runs, tmp_path):
   assert drawn["images"].shape == (5, 16, 16, 1)
   from experiments import sample
   default = str(tmp_path / "default.npz")
-  sample.sample(runs["conditional"], "latest", 4, default, 0, None)
-  np.testing.assert_array_equal(np.load(default)["labels"], [0, 1, 2, 0])
+  sample.sample(runs["conditional"], "latest", 7, default, 0, None)
+  drawn = np.load(default)
+  np.testing.assert_array_equal(drawn["labels"], [0, 1, 2, 0, 1, 2, 0])
+  # The grid: one class per row, the first 7 // 3 = 2 samples of each (the 7th is left out).
+  grid = np.asarray(Image.open(default[:-4] + ".png"))
+  assert grid.shape == (3 * 17 + 1, 2 * 17 + 1)
+  for row, col in np.ndindex(3, 2):
+    tile = grid[1 + 17 * row:17 * (row + 1), 1 + 17 * col:17 * (col + 1)]
+    np.testing.assert_array_equal(tile, drawn["images"][row + 3 * col, ..., 0])
+  # Requested labels keep the drawn order in a square grid.
+  assert np.asarray(Image.open(out[:-4] + ".png")).shape == (3 * 17 + 1, 2 * 17 + 1)
 
 
 def _one_line_error(result, message):
