@@ -87,7 +87,7 @@ def main(argv: list[str]) -> None:
   dataset = data.load(config.dataset)
   generator, discriminator, state = train.build(config, dataset.image_shape)
   loop = train._compiled_loop(config, generator, discriminator, None)  # pylint: disable=protected-access
-  data_key, _, _ = train._run_keys(config.seed)  # pylint: disable=protected-access
+  data_key, _, _ = train.run_keys(config.seed)
   images = jax.device_put(dataset.images)
   real = data.to_float(dataset.images[:256])
   z = train_step_lib.latents(jax.random.PRNGKey(7), 256, config.latent_dim)

@@ -11,7 +11,7 @@ import importlib.util
 import os
 import sys
 import traceback
-from typing import NoReturn
+from typing import NoReturn, Optional
 
 from absl import flags
 
@@ -83,6 +83,27 @@ def import_modules(imports: str) -> None:
     registry.import_modules(imports)
   except UserError as e:
     fail(str(e))
+
+
+def check_distributed_flags(coordinator_address: Optional[str], num_processes: Optional[int],
+                            process_id: Optional[int]) -> bool:
+  """Whether the flags ask for a multi-process run; a one-line error if they do not fit together."""
+  given = [coordinator_address, num_processes, process_id]
+  if all(value is None for value in given):
+    return False
+  usage = "a multi-process run needs --coordinator_address HOST:PORT, --num_processes N and "
+  if any(value is None for value in given):
+    fail(usage + "--process_id I together; got " + ", ".join(
+        f"--{name}={value}" for name, value in zip(
+            ("coordinator_address", "num_processes", "process_id"), given) if value is not None))
+  host, _, port = coordinator_address.rpartition(":")
+  if not host or not port.isdigit():
+    fail(f"--coordinator_address={coordinator_address!r} is not allowed; it must be HOST:PORT, "
+         "e.g. 10.0.0.1:1234")
+  if num_processes < 1 or not 0 <= process_id < num_processes:
+    fail(f"--num_processes={num_processes} --process_id={process_id} is not allowed; it needs "
+         "N >= 1 and 0 <= I < N")
+  return True
 
 
 def init_distributed(coordinator_address: str, num_processes: int, process_id: int) -> None:

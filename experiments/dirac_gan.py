@@ -47,6 +47,7 @@ import jax
 import numpy as np
 
 from experiments import cli
+from gan_jax import determinism
 from gan_jax import dirac
 from gan_jax import games
 
@@ -223,6 +224,7 @@ def make_parser() -> cli.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   args = make_parser().parse_args(argv)
+  determinism.request_deterministic_gpu_ops()  # Before jax starts a backend.
   if args.steps < 10:
     cli.fail(f"--steps must be an integer >= 10, got {args.steps}")
   if os.path.exists(args.out) and not os.path.isdir(args.out):

@@ -67,9 +67,13 @@ def evaluate(workdir: str, choice="latest") -> dict:
       workdir, choice, overrides)
 
   import jax
-  from gan_jax import checkpoint, evaluation, families, train
+  from gan_jax import checkpoint, data, evaluation, families, train
+  from gan_jax.errors import UserError
 
-  eval_key = train._run_keys(config.seed)[2]  # pylint: disable=protected-access
+  if _PARZEN.value and not isinstance(dataset, data.Dataset):
+    raise UserError(f"--parzen needs a data set of images; config.dataset={config.dataset!r} "
+                    "draws fresh points, which have no held-out split to score")
+  eval_key = train.run_keys(config.seed)[2]
   family = families.for_config(config)
   evaluator = evaluation.make_evaluator(
       config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key,

@@ -353,6 +353,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       config_lib.validate(config)
     except UserError as e:
       cli.fail(f"{dataset} {name}: {e}")
+    if not config.eval_every:
+      cli.fail("--set eval_every=0 is not allowed: the table reads each run's final evaluation "
+               "(modes, high quality, reverse KL); eval_every must be > 0")
 
   records = read_records(os.path.join(args.out, "runs.jsonl"))
   os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)

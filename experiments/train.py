@@ -154,7 +154,7 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
   determinism.request_deterministic_gpu_ops()  # Before jax starts a backend.
   import jax  # After flag parsing, so --help stays fast.
-  if _COORDINATOR.value:
+  if cli.check_distributed_flags(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value):
     cli.init_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   # config.imports register their names before train_and_evaluate validates
   # the config (flag parsing checks keys only, never values); after the

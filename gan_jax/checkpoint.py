@@ -95,8 +95,28 @@ def save(mngr: ocp.CheckpointManager, state: GANState,
   metadata = dict(extra or {})
   if run_config is not None:
     metadata.update(config_sha256=config_sha256(run_config), config=run_config)
-  mngr.save(step, args=ocp.args.StandardSave(_host_tree(state)),
-            custom_metadata=metadata or None)
+  if not mngr.save(step, args=ocp.args.StandardSave(_host_tree(state)),
+                   custom_metadata=metadata or None):
+    raise RuntimeError(f"orbax did not save step {step} in {mngr.directory} (its steps: "
+                       f"{sorted(mngr.all_steps())})")
+
+
+def save_best(mngr: ocp.CheckpointManager, state: GANState, run_config: dict,
+              extra: dict) -> None:
+  """Saves ``state`` as the run's one best checkpoint (``best_manager``), replacing the old one.
+
+  A stored best at this step or a later one goes first: a resumed run that
+  judges by another metric, or that restarted from an earlier checkpoint,
+  can find its new best at an earlier step than the stored one, which orbax
+  would otherwise refuse to save (or keep, with the old record).
+  """
+  step = int(state.step)
+  stale = [s for s in mngr.all_steps() if s >= step]
+  if stale:
+    mngr.wait_until_finished()
+    for s in stale:
+      mngr.delete(s)
+  save(mngr, state, run_config, extra)
 
 
 def custom_metadata(mngr: ocp.CheckpointManager, step: int) -> dict:

@@ -176,23 +176,40 @@ def _npz(name: str) -> Dataset:
     raise UserError(f"dataset file {path!r} is not a readable .npz archive ({e})") from None
   if "x_train" not in arrays:
     raise UserError(f"dataset file {path!r} has no 'x_train' array; it holds {sorted(arrays)}")
-  images = _as_nhwc_uint8(arrays["x_train"], f"{path}: x_train")
-  labels = (_as_labels(arrays["y_train"], len(images), f"{path}: y_train")
-            if "y_train" in arrays else None)
-  eval_images = eval_labels = None
-  if "x_test" in arrays:
-    eval_images = _as_nhwc_uint8(arrays["x_test"], f"{path}: x_test")
-    if eval_images.shape[1:] != images.shape[1:]:
-      raise UserError(f"{path}: x_test images {eval_images.shape[1:]} differ from x_train "
-                      f"images {images.shape[1:]}")
-    if "y_test" in arrays:
-      eval_labels = _as_labels(arrays["y_test"], len(eval_images), f"{path}: y_test")
+  return _checked(name, {split: (arrays[f"x_{split}"], arrays.get(f"y_{split}"))
+                         for split in ("train", "test") if f"x_{split}" in arrays},
+                  lambda split, kind: f"{path}: {kind[0]}_{split}")
+
+
+def _checked(name: str, splits: dict, where) -> Dataset:
+  """The Dataset of ``splits`` {'train': (images, labels), optional 'test': ...}, checked.
+
+  Images must be uint8 (N, H, W[, C]), labels None or N non-negative integers,
+  and test images the train images' size; ``where(split, 'x'|'y')`` names an
+  array in the messages.
+  """
+  checked = {}
+  for split, (images, labels) in splits.items():
+    images = _as_nhwc_uint8(images, where(split, "x"))
+    labels = None if labels is None else _as_labels(labels, len(images), where(split, "y"))
+    checked[split] = images, labels
+  images, labels = checked["train"]
+  eval_images, eval_labels = checked.get("test", (None, None))
+  if eval_images is not None and eval_images.shape[1:] != images.shape[1:]:
+    raise UserError(f"{where('test', 'x')} are {eval_images.shape[1:]}, unlike "
+                    f"{where('train', 'x')} {images.shape[1:]}; both need one size")
   return Dataset(name, images, labels, eval_images, eval_labels)
 
 
-def _tfds_split(source) -> tuple[np.ndarray, Optional[np.ndarray]]:
+def _tfds_split(source, where: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
   records = [source[i] for i in range(len(source))]
-  images = np.stack([r["image"] for r in records])
+  if records and "image" not in records[0]:
+    raise UserError(f"{where} has no 'image' feature; it has {sorted(records[0])}")
+  try:
+    images = np.stack([r["image"] for r in records])
+  except ValueError:
+    raise UserError(f"{where} images differ in size; gan_jax needs one size (use "
+                    "'images:DIR' with config.image_size to resize them)") from None
   labels = np.array([r["label"] for r in records]) if records and "label" in records[0] else None
   return images, labels
 
@@ -206,19 +223,15 @@ def _tfds(name: str) -> Dataset:
     raise UserError(f"cannot open TFDS data set {tfds_name!r} ({type(e).__name__}: "
                     f"{str(e).splitlines()[0] if str(e) else ''}); prepare it first with "
                     f"`tfds build {tfds_name}` on a machine with internet") from None
-  images, labels = _tfds_split(train)
-  images = _as_nhwc_uint8(images, f"tfds:{tfds_name} train images")
-  if labels is not None:
-    labels = _as_labels(labels.astype(np.int64), len(images), f"tfds:{tfds_name} labels")
-  eval_images = eval_labels = None
+  splits = {"train": _tfds_split(train, f"tfds:{tfds_name} train split")}
   try:
     test = tfds.data_source(tfds_name, split="test", download=False)
   except Exception:  # Not every data set has a test split.
     test = None
   if test is not None:
-    eval_images, eval_labels = _tfds_split(test)
-    eval_labels = None if eval_labels is None else eval_labels.astype(np.int32)
-  return Dataset(name, images, labels, eval_images, eval_labels)
+    splits["test"] = _tfds_split(test, f"tfds:{tfds_name} test split")
+  return _checked(name, splits, lambda split, kind: f"tfds:{tfds_name} {split} "
+                  + ("images" if kind == "x" else "labels"))
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

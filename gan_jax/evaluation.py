@@ -58,7 +58,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import data, families, features, metrics
+from gan_jax import data, families, features, metrics, networks
 from gan_jax.data import Dataset, to_float, to_uint8
 from gan_jax.features.common import batched_apply
 from gan_jax.state import Inference
@@ -266,10 +266,6 @@ def sample_count_warnings(info: dict) -> list[str]:
           f"the {info['split']} split: the metrics are biased; use at most {num_real} samples"]
 
 
-def _conditional_classes(config: ml_collections.ConfigDict) -> int:
-  return 0 if config.conditioning == "none" else config.num_classes
-
-
 class Evaluator:
   """``evaluate(view) -> {metric: float}`` of an ``Inference`` view; ``info`` describes the data.
 
@@ -290,7 +286,7 @@ class Evaluator:
     self._with_probs = real_probs is not None
     self._real_feat_stats = metrics.feature_statistics(self._real_feats)
     self._z = np.asarray(latents(z_key, num_samples, config.latent_dim))
-    num_classes = _conditional_classes(config)
+    num_classes = networks.num_classes(config)
     self._fake_labels = (np.asarray(jax.random.randint(label_key, (num_samples,), 0, num_classes))
                          if num_classes else None)
     self._real_labels = real_labels if num_classes else None

@@ -19,7 +19,9 @@ float is the schedule's peak. Schedules count generator steps:
                    half way), rounded to whole steps
                    (``optax.piecewise_constant_schedule``).
 
-Step ``t`` (0 at the first step) uses ``schedule(t)``, as optax does. The
+Step ``t`` (0 at the first step) uses ``schedule(t)``, as optax does. A
+schedule of your own: ``schedules.register(name, factory)`` with
+``factory(config, peak_lr) -> optax.Schedule``, then ``config.lr_schedule=name``. The
 discriminator of an alternating run takes ``d_steps_per_g_step`` optax
 updates per generator step; its schedule is evaluated at the generator step,
 so both players follow the same curve.
@@ -27,22 +29,69 @@ so both players follow the same curve.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Callable, Optional, Union
 
 import ml_collections
 import optax
 
 from gan_jax import games
+from gan_jax.registry import Registry
 
 # The game-optimizer hyperparameters that are learning rates (see
 # gan_jax.games.base: each takes a float or a schedule).
 LR_HPARAMS = ("lr", "lr_x", "lr_y", "unroll_lr")
 
-_NAMES = ("constant", "cosine", "warmup_cosine", "step")
+# (config, peak learning rate) -> the float itself or an optax schedule of
+# the generator step.
+Factory = Callable[[ml_collections.ConfigDict, float], Union[float, optax.Schedule]]
+
+_REGISTRY: Registry[Factory] = Registry("learning-rate schedule")
+
+
+def register(name: str, factory: Optional[Factory] = None, *, overwrite: bool = False):
+  """Adds ``factory(config, peak_lr) -> float or optax.Schedule`` as ``config.lr_schedule=name``.
+
+  Without ``factory`` it returns a decorator (``@schedules.register(name)``).
+  The schedule counts generator steps from 0; it reads its own config keys.
+  """
+  return _REGISTRY.register(name, factory, overwrite=overwrite)
 
 
 def names() -> list[str]:
-  return sorted(_NAMES)
+  """The registered schedule names, sorted."""
+  return _REGISTRY.names()
+
+
+@register("constant")
+def _constant(config: ml_collections.ConfigDict, peak_lr: float) -> float:
+  del config
+  return peak_lr
+
+
+@register("cosine")
+def _cosine(config: ml_collections.ConfigDict, peak_lr: float) -> optax.Schedule:
+  return optax.cosine_decay_schedule(peak_lr, max(config.num_steps, 1),
+                                     alpha=config.lr_final_fraction)
+
+
+@register("warmup_cosine")
+def _warmup_cosine(config: ml_collections.ConfigDict, peak_lr: float) -> optax.Schedule:
+  warmup = config.lr_warmup_steps
+  if warmup == 0:
+    return _cosine(config, peak_lr)
+  # optax.warmup_cosine_decay_schedule, without its error when warmup >= num_steps.
+  decay = optax.cosine_decay_schedule(peak_lr, max(config.num_steps - warmup, 1),
+                                      alpha=config.lr_final_fraction)
+  return optax.join_schedules([optax.linear_schedule(0.0, peak_lr, warmup), decay], [warmup])
+
+
+@register("step")
+def _step(config: ml_collections.ConfigDict, peak_lr: float) -> optax.Schedule:
+  scales: dict[int, float] = {}
+  for boundary in config.lr_step_boundaries:
+    at = int(round(boundary * config.num_steps))
+    scales[at] = scales.get(at, 1.0) * config.lr_step_factor
+  return optax.piecewise_constant_schedule(peak_lr, scales)
 
 
 def make(config: ml_collections.ConfigDict, peak_lr: float,
@@ -59,29 +108,12 @@ def make(config: ml_collections.ConfigDict, peak_lr: float,
 
   Returns:
     ``peak_lr`` for 'constant', else an ``optax.Schedule``.
+
+  Raises:
+    ValueError: an unknown schedule name.
   """
-  name = config.lr_schedule
-  if name not in _NAMES:
-    raise ValueError(f"unknown lr_schedule {name!r}; known: {', '.join(names())}")
-  if name == "constant":
-    return peak_lr
-  steps = max(config.num_steps, 1)
-  fraction = config.lr_final_fraction
-  warmup = config.lr_warmup_steps if name == "warmup_cosine" else 0
-  if name == "step":
-    scales: dict[int, float] = {}
-    for boundary in config.lr_step_boundaries:
-      at = int(round(boundary * config.num_steps))
-      scales[at] = scales.get(at, 1.0) * config.lr_step_factor
-    schedule = optax.piecewise_constant_schedule(peak_lr, scales)
-  elif warmup == 0:
-    schedule = optax.cosine_decay_schedule(peak_lr, steps, alpha=fraction)
-  else:  # optax.warmup_cosine_decay_schedule, without its error when warmup >= num_steps.
-    schedule = optax.join_schedules(
-        [optax.linear_schedule(0.0, peak_lr, warmup),
-         optax.cosine_decay_schedule(peak_lr, max(steps - warmup, 1), alpha=fraction)],
-        [warmup])
-  if updates_per_step > 1:
+  schedule = _REGISTRY.get(config.lr_schedule)(config, peak_lr)
+  if callable(schedule) and updates_per_step > 1:
     per_step = schedule
     schedule = lambda count: per_step(count // updates_per_step)
   return schedule

@@ -74,7 +74,7 @@ def build(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]):
   return generator, discriminator, state
 
 
-def _run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+def run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
   """Keys for data sampling, the fixed latents of sample grids, and evaluation."""
   root = jax.random.PRNGKey(seed)
   return tuple(jax.random.fold_in(root, tag) for tag in (1, 2, 3))
@@ -161,6 +161,19 @@ def _restore_checked(config: ml_collections.ConfigDict, workdir: str,
   metadata = checkpoint.custom_metadata(mngr, mngr.latest_step()) if restored is not None else {}
   mngr.close()
   return restored or state, metadata
+
+
+def _check_resume_step(config: ml_collections.ConfigDict, step: int) -> None:
+  """Refuses a steps_per_call that does not divide the step the run resumes from.
+
+  Every call runs steps_per_call steps, so from such a step no later step
+  would meet a log, eval or checkpoint interval, and the run would end past
+  num_steps.
+  """
+  if step % config.steps_per_call and step < config.num_steps:
+    raise UserError(f"config.steps_per_call={config.steps_per_call} does not divide step {step}, "
+                    "where this run resumes; it must divide both the step and every interval "
+                    "(e.g. the run's earlier steps_per_call)")
 
 
 def _keeps_best(config: ml_collections.ConfigDict) -> bool:
@@ -355,6 +368,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     config_lib.check_workdir(config, workdir)  # Again: another run may have started meanwhile.
     generator, discriminator, state = build(config, dataset.image_shape)
     state, metadata = _restore_checked(config, workdir, state)
+    _check_resume_step(config, int(state.step))
     best = _previous_best(config, workdir)
     _barrier("restored")  # Before process 0 creates checkpoints/ that the others read above.
     summary_path = os.path.join(workdir, "summary.json")
@@ -412,8 +426,16 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
                     "reproducible (see gan_jax.determinism)", determinism.FLAG)
   if is_primary:
     print(f"data: {config.dataset}: {dataset.describe()}", flush=True)
+  data_key, sample_key, eval_key = run_keys(config.seed)
+  # Built (its classifier trained) and checked before anything is written.
+  evaluate = (evaluation.make_evaluator(
+      config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key)
+              if config.eval_every and is_primary else None)
+  _check_best_metric(config, evaluate)
+  if is_primary:
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
+    with reporting.replaced_whole(os.path.join(workdir, "config.json")) as tmp, \
+        open(tmp, "w") as f:
       f.write(config_lib.to_json(config))
   run_config = config_lib.fingerprinted(config)
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
@@ -423,7 +445,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
   start_step = int(state.step)
   summary_path = os.path.join(workdir, "summary.json")
 
-  data_key, sample_key, eval_key = _run_keys(config.seed)
   replicated = jax.device_count() > 1
   source = dataset.device_arrays(with_labels=bool(networks.num_classes(config)))
   if replicated and config.parallelism == "pmap":  # Inputs with a leading device axis.
@@ -441,12 +462,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
   loop = _compiled_loop(config, generator, discriminator, dataset,
                         BATCH_AXIS if replicated else None)
   family = families.for_config(config)
-  evaluate = (evaluation.make_evaluator(
-      config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key)
-              if config.eval_every and is_primary else None)
   warnings = _input_warnings(config, dataset) + (
       evaluation.classifier_warnings(evaluate.info) if evaluate is not None else [])
-  _check_best_metric(config, evaluate)
   for warning in warnings if is_primary else []:
     logging.warning("%s", warning)
   log = reporting.MetricsLog(workdir, start_step, enabled=is_primary)
@@ -488,8 +505,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
           if _agree(is_primary and _improves(value, best, config.best_mode)):
             best = {"step": step, "metric": config.best_metric, "mode": config.best_mode,
                     "value": value}
-            checkpoint.save(best_mngr, unreplicate(state), run_config,
-                            {"best": best, "wall_s": wall_s()})
+            checkpoint.save_best(best_mngr, unreplicate(state), run_config,
+                                 {"best": best, "wall_s": wall_s()})
         if evaluate is not None and evaluating:
           say(eval_line(step, last_eval, best, evaluate.headline))
         if record:

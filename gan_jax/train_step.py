@@ -39,8 +39,9 @@ own slice of the global batch (its offset is ``axis_index * local_batch``).
 Labels, augmentations and penalty draws follow the same per-example rule
 from their own sub-keys. So every device gets different noise, and a run on
 1, 2 or 4 devices draws the same numbers and takes the same steps up to
-float reduction order (the relativistic loss, whose batch averages are taken
-per device, is the one exception).
+float reduction order (batch means, such as batch norm's statistics and the
+relativistic loss's averages, are taken over the global batch by ``axis_name``
+collectives).
 """
 
 from __future__ import annotations

@@ -96,6 +96,21 @@ def test_resume_with_another_metric_starts_a_new_best(scripted_run, tiny_config,
   assert train._previous_best(config, workdir)["value"] == 2.0  # pylint: disable=protected-access
 
 
+def test_a_new_best_before_the_stored_one_replaces_it(scripted_run, tiny_config, tmp_path,
+                                                    monkeypatch):
+  import shutil
+  workdir = str(tmp_path / "run")
+  shutil.copytree(scripted_run[0], workdir)
+  shutil.rmtree(os.path.join(workdir, "checkpoints", "60"))  # Restarts from step 0.
+  monkeypatch.setattr(evaluation, "make_evaluator", lambda *a, **k: _ScriptedEvaluator())
+  config = _config(tiny_config, 20)
+  config.best_metric, config.best_mode = "kid", "max"  # Not comparable with the stored FID best.
+  summary = train.train_and_evaluate(config, workdir)
+  assert summary["best"] == {"step": 10, "metric": "kid", "value": 0.0}
+  assert os.listdir(os.path.join(workdir, "checkpoints", "best")) == ["10"]
+  assert checkpoint.best_record(workdir) == {**summary["best"], "mode": "max"}
+
+
 @pytest.mark.parametrize("text,expected", [("latest", "latest"), ("best", "best"), ("40", 40)])
 def test_parse_choice(text, expected):
   assert checkpoint.parse_choice(text) == expected

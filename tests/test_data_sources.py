@@ -84,3 +84,12 @@ def test_a_source_metric_is_a_best_metric_only_while_registered(circle_source, m
   monkeypatch.undo()  # The registry as the library ships it.
   with pytest.raises(UserError, match="config.best_metric='mean_radius' is not allowed"):
     config_lib.validate(_config(dataset="mixture:ring", best_metric="mean_radius"))
+
+
+def test_a_metric_the_evaluator_lacks_is_refused_before_anything_is_written(tmp_path):
+  workdir = tmp_path / "run"
+  config = _config(dataset="mixture:ring", best_metric="fid")  # The mixture has no FID.
+  with pytest.raises(UserError, match="config.best_metric='fid' is not computed by this run's "
+                                      "evaluations .* one of modes, high_quality, reverse_kl"):
+    train.train_and_evaluate(config, str(workdir))
+  assert not workdir.exists() or not any(workdir.iterdir())

@@ -113,6 +113,19 @@ def test_rerun_resumes_and_extends(quick_config, tmp_path):
   assert steps == sorted(set(steps))
 
 
+def test_resume_with_a_steps_per_call_that_misses_the_step_is_refused(quick_config, tmp_path):
+  quick_config.num_steps, quick_config.log_every, quick_config.checkpoint_every = 15, 5, 5
+  train.train_and_evaluate(quick_config, str(tmp_path / "run"))
+  before = os.listdir(tmp_path / "run" / "checkpoints")
+  quick_config.num_steps, quick_config.steps_per_call = 40, 10
+  quick_config.log_every = quick_config.checkpoint_every = 10
+  with pytest.raises(UserError, match="steps_per_call=10 does not divide step 15"):
+    train.train_and_evaluate(quick_config, str(tmp_path / "run"))
+  assert os.listdir(tmp_path / "run" / "checkpoints") == before
+  quick_config.steps_per_call = 5  # One that divides 15 resumes.
+  assert train.train_and_evaluate(quick_config, str(tmp_path / "run"))["step"] == 40
+
+
 def test_workdir_with_another_config_is_refused(quick_config, tmp_path):
   quick_config.num_steps = 10
   train.train_and_evaluate(quick_config, str(tmp_path / "run"))
@@ -192,6 +205,7 @@ BAD_INPUTS = [
     (("--config.num_steps=-1",), "config.num_steps=-1 is not allowed"),
     (("--config.dataset=npz:/no/such/file.npz",), "does not exist"),
     (("--config.log_every=7",), "must be a multiple of config.steps_per_call=5"),
+    (("--coordinator_address=127.0.0.1:1234",), "--process_id I together; got --coordinator"),
 ]
 
 
@@ -202,6 +216,27 @@ def test_bad_input_gives_one_line_error(tmp_path, overrides, message):
   assert result.stderr.strip().count("\n") == 0, result.stderr
   assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
   assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize("flags,message", [
+    ((None, 2, None), "together; got --num_processes=2"),
+    (("127.0.0.1", 2, 0), "--coordinator_address='127.0.0.1' is not allowed; it must be HOST:PORT"),
+    (("127.0.0.1:1234", 2, 2), "--num_processes=2 --process_id=2 is not allowed"),
+    (("127.0.0.1:1234", 0, 0), "N >= 1 and 0 <= I < N"),
+])
+def test_bad_multi_process_flags_fail_in_one_line(capsys, flags, message):
+  from experiments import cli
+  with pytest.raises(SystemExit) as e:
+    cli.check_distributed_flags(*flags)
+  err = capsys.readouterr().err
+  assert e.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+  assert message in err, err
+
+
+def test_single_process_flags_ask_for_no_distributed_run():
+  from experiments import cli
+  assert not cli.check_distributed_flags(None, None, None)
+  assert cli.check_distributed_flags("127.0.0.1:1234", 2, 1)
 
 
 @pytest.mark.parametrize("content,message", [
@@ -256,3 +291,30 @@ def test_tfds_dataset_through_mock_data(tiny_config, tmp_path):
   with tfds.testing.mock_data(num_examples=40):
     summary = train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
   assert summary["step"] == 10
+
+
+def _records(*shapes, label=True):
+  return [{"image": np.zeros(shape, np.uint8), **({"label": 1} if label else {})}
+          for shape in shapes]
+
+
+@pytest.mark.parametrize("splits,message", [
+    ({"train": _records((8, 8, 1), (9, 9, 1))}, "tfds:toy train split images differ in size"),
+    ({"train": [{"text": "a"}]}, "tfds:toy train split has no 'image' feature; it has ['text']"),
+    ({"train": _records((8, 8, 1)), "test": _records((9, 9, 1))},
+     "tfds:toy test images are (9, 9, 1), unlike tfds:toy train images (8, 8, 1)"),
+    ({"train": _records((8, 8, 1)), "test": [{"image": np.zeros((8, 8, 1), np.float32)}]},
+     "tfds:toy test images must be uint8 pixels"),
+])
+def test_unusable_tfds_data_are_one_line_errors(monkeypatch, splits, message):
+  import tensorflow_datasets as tfds
+  from gan_jax import data
+  def source(name, split, download):
+    del name, download
+    if split not in splits:
+      raise ValueError(f"no split {split}")
+    return splits[split]
+  monkeypatch.setattr(tfds, "data_source", source)
+  with pytest.raises(UserError) as e:
+    data.load("tfds:toy")
+  assert message in str(e.value) and "\n" not in str(e.value), str(e.value)

@@ -188,7 +188,7 @@ def test_mixture_run_evaluates_the_weight_average_and_pays_the_penalty(tmp_path)
                                     config_lib.fingerprinted(config))
   evaluate = evaluation.make_evaluator(config, generator=generator, discriminator=discriminator,
                                        dataset=data.load("mixture:grid"),
-                                       key=train._run_keys(config.seed)[2])
+                                       key=train.run_keys(config.seed)[2])
   assert evaluate(state_lib.for_inference(state))["modes"] == summary["modes"]
   raw = evaluate.generate(state_lib.for_inference(state.replace(g_ema=())))
   averaged = evaluate.generate(state_lib.for_inference(state))
@@ -322,6 +322,7 @@ def test_mog_table_refuses_a_corrupt_record_file_and_keeps_it(tmp_path, capsys):
     (["--optimizers", "rmsprop"], "optimizer 'rmsprop' has no settings in"),
     (["--set", "no_such_key=1"], "unknown config key 'no_such_key'"),
     (["--set", "batch_size=0"], "config.batch_size=0 is not allowed"),
+    (["--set", "eval_every=0"], "--set eval_every=0 is not allowed"),
 ])
 def test_mog_table_bad_arguments_fail_in_one_line(tmp_path, capsys, args, message):
   with pytest.raises(SystemExit) as e:
@@ -340,6 +341,10 @@ def test_evaluate_and_sample_a_mixture_run(tmp_path):
   evaluated = json.load(open(workdir / "eval.json"))
   assert evaluated["features"] == "modes" and evaluated["num_fake"] == 500
   assert evaluated["metrics"]["modes"]["value"] == summary["modes"]  # Same latents, same samples.
+  result = run_python(["-m", "experiments.evaluate", "--workdir", str(workdir), "--parzen"])
+  assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr[-2000:]
+  assert result.stderr.startswith("error: --parzen needs a data set of images")
+  assert json.load(open(workdir / "eval.json")) == evaluated
   out = tmp_path / "points.npz"
   result = run_python(["-m", "experiments.sample", "--workdir", str(workdir), "--num", "300",
                        "--out", str(out)])

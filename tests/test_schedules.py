@@ -271,6 +271,19 @@ def test_config_schedule_reaches_lookahead_inner_and_defaults():
   assert isinstance(state.game, base.ScheduleState)
 
 
+def test_a_registered_schedule_is_selectable(monkeypatch):
+  # pylint: disable=protected-access
+  monkeypatch.setattr(schedules._REGISTRY, "_entries", dict(schedules._REGISTRY._entries))
+  schedules.register("halving", lambda config, peak: optax.exponential_decay(
+      peak, config.num_steps // 2, 0.5))
+  config = _config(lr_schedule="halving")
+  config_lib.validate(config)
+  np.testing.assert_allclose(_values(schedules.make(config, 1.0), [0, 50, 100]), [1, 0.5, 0.25],
+                             rtol=1e-6)
+  with pytest.raises(ValueError, match="unknown learning-rate schedule 'linear'"):
+    schedules.make(_config(lr_schedule="linear"), 1.0)
+
+
 @pytest.mark.parametrize("name", schedules.names())
 def test_every_schedule_validates(name):
   config_lib.validate(_config(lr_schedule=name, lr_warmup_steps=10))
