@@ -19,6 +19,10 @@
   ``ring``): no stored images, fresh points drawn on the device at every
   step (``gan_jax.mixtures.MixtureData``), for ``config.model = "toy2d"``;
   that module also supplies the runs' evaluation and pictures.
+- ``stacked:SOURCE``: Stacked MNIST (``gan_jax.stacked_mnist``): three digits
+  of the labelled single-channel SOURCE (``stacked:mnist_5k``) drawn fresh as
+  the channels of each image, judged by how many of the 1,000 digit triples
+  the samples cover.
 - ``tfds:NAME``: any TensorFlow Datasets image data set through
   ``tfds.data_source`` (no TensorFlow needed), e.g. ``tfds:mnist`` for all of
   MNIST once it has been downloaded and prepared into ``~/tensorflow_datasets``.
@@ -346,7 +350,7 @@ _SOURCES: Registry[Source] = Registry("data source")
 # Library modules that register their own sources, imported at the first
 # lookup: importing them here would load the whole training stack into
 # commands that only parse their flags.
-BUILTIN_SOURCE_MODULES = ("gan_jax.mixtures",)
+BUILTIN_SOURCE_MODULES = ("gan_jax.mixtures", "gan_jax.stacked_mnist")
 
 
 def _sources() -> Registry[Source]:
@@ -465,7 +469,7 @@ def describe(dataset: Dataset) -> str:
           f"{dataset.device_bytes / 2**20:.1f} MiB on each device")
 
 
-def check_fits(dataset: Dataset, budget: Optional[int]) -> None:
+def check_fits(dataset, budget: Optional[int]) -> None:
   """Refuses a data set larger than ``budget`` bytes per device (None: no check).
 
   Raises:
@@ -474,7 +478,7 @@ def check_fits(dataset: Dataset, budget: Optional[int]) -> None:
   if budget is None or dataset.device_bytes <= budget:
     return
   raise UserError(f"dataset {dataset.name!r} needs {dataset.device_bytes / 2**20:.1f} MiB on "
-                  f"each device ({describe(dataset).split(', ')[0]}, kept on the device whole), "
+                  f"each device ({dataset.describe().split(', ')[0]}, kept on the device whole), "
                   f"more than its budget of {budget / 2**20:.1f} MiB ({DEVICE_FRACTION:.0%} of "
                   "the device's free memory, gan_jax.data.DEVICE_FRACTION); use fewer images "
                   "or a smaller config.image_size")

@@ -8,7 +8,8 @@ import pytest
 
 from gan_jax import config as config_lib, train
 
-ZOO = ["dcgan", "wgan_gp", "sngan_hinge", "projection_cgan", "acgan", "lsgan", "vae", "cgd", "acgd"]
+ZOO = ["dcgan", "wgan_gp", "sngan_hinge", "projection_cgan", "acgan", "lsgan", "vae", "cgd", "acgd",
+       "stacked_mnist"]
 
 
 def _tiny(config):
