@@ -109,7 +109,7 @@ class StackedEvaluator:
   Each channel of a sample is read by the ``classifier`` features of the
   digits (``gan_jax.evaluation.stacked_mnist_mode_stats``): ``modes`` is how
   many of the 1,000 triples occur, ``reverse_kl`` the KL divergence of the
-  triples' histogram from uniform. PacGAN's protocol draws 26,000 samples.
+  triples' histogram from uniform. VEEGAN and PacGAN count over 26,000 samples.
   """
 
   headline = METRICS

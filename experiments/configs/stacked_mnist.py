@@ -3,7 +3,7 @@
 Each training image stacks three digits of ``mnist_5k``, drawn afresh at
 every step, as its colour channels (``gan_jax.stacked_mnist``); the
 evaluation reads each channel of 26,000 samples with the digit classifier
-(PacGAN's protocol, Lin et al. 2018, section 4.2) and reports how many of the
+(the count of VEEGAN and PacGAN, Lin et al. 2018) and reports how many of the
 1,000 digit triples occur (``modes``) and the KL divergence of their
 histogram from uniform (``reverse_kl``). The best checkpoint is the one with
 the most modes. The DCGAN nets and Adam settings of ``dcgan.py``, 3-channel
