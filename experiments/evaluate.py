@@ -71,8 +71,8 @@ def evaluate(workdir: str, choice="latest") -> dict:
   from gan_jax.errors import UserError
 
   if _PARZEN.value and not isinstance(dataset, data.Dataset):
-    raise UserError(f"--parzen needs a data set of images; config.dataset={config.dataset!r} "
-                    "draws fresh points, which have no held-out split to score")
+    raise UserError(f"--parzen needs a stored image data set (mnist_5k, npz:, tfds:, images:); "
+                    f"config.dataset={config.dataset!r} draws fresh examples every step")
   eval_key = train.run_keys(config.seed)[2]
   family = families.for_config(config)
   evaluator = evaluation.make_evaluator(

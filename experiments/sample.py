@@ -10,8 +10,8 @@ checkpoints/best/, the best by ``config.best_metric``) and writes
 - ``FILE.npz``: ``images``, uint8 [N, H, W, C] (0-255, like the data), and for
   a class-conditional run ``labels``, int32 [N];
 - ``FILE.png``: a grid of the first min(N, 256) samples; with a conditional
-  run's default labels, one class per row (class c in row c), as in the
-  training run's sample grids.
+  run's default labels, the first min(N, 256) // K of each of the K classes,
+  one class per row (class c in row c), as in the training run's grids.
 
 The generator is the EMA one when the run keeps it (``config.g_ema_decay``),
 in inference mode (batch-norm running averages). The latents are

@@ -111,6 +111,18 @@ def to_float(images):
   return images.astype("float32") / 127.5 - 1.0
 
 
+def sliced_indices(key: jax.Array, n: int, d_steps: int, global_batch: int, offset,
+                   local_batch: int, per_example: tuple[int, ...] = ()) -> jax.Array:
+  """This device's slice of uniform indices into ``n`` items: int32 [d_steps, local_batch, ...].
+
+  The draw is of the whole global batch ([d_steps, global_batch,
+  *per_example]), the same on every device; each keeps rows offset..offset +
+  local_batch, so any number of devices sees the same examples.
+  """
+  idx = jax.random.randint(key, (d_steps, global_batch, *per_example), 0, n)
+  return jax.lax.dynamic_slice_in_dim(idx, offset, local_batch, axis=1)
+
+
 def draw_image_batch(data: dict, key: jax.Array, d_steps: int, global_batch: int, offset,
                      local_batch: int) -> dict:
   """Uniform draws with replacement from a data set held whole on the device.
@@ -121,8 +133,7 @@ def draw_image_batch(data: dict, key: jax.Array, d_steps: int, global_batch: int
   indices and gathers only its own slice.
   """
   images = data["image"]
-  idx = jax.random.randint(key, (d_steps, global_batch), 0, images.shape[0])
-  idx = jax.lax.dynamic_slice_in_dim(idx, offset, local_batch, axis=1)
+  idx = sliced_indices(key, images.shape[0], d_steps, global_batch, offset, local_batch)
   batch = {"image": to_float(images[idx])}
   if "label" in data:
     batch["label"] = data["label"][idx].astype(jnp.int32)
@@ -207,14 +218,16 @@ def _checked(name: str, splits: dict, where) -> Dataset:
 
 def _tfds_split(source, where: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
   records = [source[i] for i in range(len(source))]
-  if records and "image" not in records[0]:
+  if not records:
+    raise UserError(f"{where} is empty")
+  if "image" not in records[0]:
     raise UserError(f"{where} has no 'image' feature; it has {sorted(records[0])}")
   try:
     images = np.stack([r["image"] for r in records])
   except ValueError:
     raise UserError(f"{where} images differ in size; gan_jax needs one size (use "
                     "'images:DIR' with config.image_size to resize them)") from None
-  labels = np.array([r["label"] for r in records]) if records and "label" in records[0] else None
+  labels = np.array([r["label"] for r in records]) if "label" in records[0] else None
   return images, labels
 
 
@@ -429,13 +442,14 @@ def for_config(config):
       than 0, the data's own) differs from the data's channels.
   """
   dataset = load(config.dataset, config.image_size, config.image_channels)
-  if not isinstance(dataset, Dataset):  # Not images (a mixture's points).
+  if len(dataset.image_shape) != 3:  # Not images (a mixture's points).
     for key in ("image_size", "image_channels"):
       if config[key]:
         raise UserError(f"config.{key}={config[key]} does not apply to dataset "
                         f"{config.dataset!r} ({dataset.describe()}); set it to 0")
     return dataset
-  dataset = pad_to_size(dataset, config.image_size)
+  if isinstance(dataset, Dataset):  # Another kind of images takes image_size in its load.
+    dataset = pad_to_size(dataset, config.image_size)
   channels = dataset.image_shape[-1]
   if config.image_channels not in (0, channels):
     raise UserError(f"config.image_channels={config.image_channels} differs from the "

@@ -52,7 +52,8 @@ def register(name: str, factory: Optional[Factory] = None, *, overwrite: bool = 
   """Adds ``factory(config, peak_lr) -> float or optax.Schedule`` as ``config.lr_schedule=name``.
 
   Without ``factory`` it returns a decorator (``@schedules.register(name)``).
-  The schedule counts generator steps from 0; it reads its own config keys.
+  The schedule counts generator steps from 0; it may read any config key
+  (``num_steps``, the ``lr_*`` keys of ``experiments/configs/default.py``).
   """
   return _REGISTRY.register(name, factory, overwrite=overwrite)
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from gan_jax import data, evaluation, features
 from gan_jax.errors import UserError
+from gan_jax.features.common import batched_apply
 from gan_jax.state import Inference
 from gan_jax.train_step import generate, latents
 
@@ -36,6 +37,7 @@ CHANNELS = 3
 NUM_DIGITS = 10
 # What its evaluator returns (the names a mixture's modes also use).
 METRICS = ("modes", "reverse_kl")
+GENERATE_BATCH = 1000  # Samples per generator call in an evaluation.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,8 +73,8 @@ class StackedDigits:
     Every device draws the same global indices and gathers only its slice.
     """
     digits = data_arrays["digits"]
-    idx = jax.random.randint(key, (d_steps, global_batch, CHANNELS), 0, digits.shape[0])
-    idx = jax.lax.dynamic_slice_in_dim(idx, offset, local_batch, axis=1)
+    idx = data.sliced_indices(key, digits.shape[0], d_steps, global_batch, offset, local_batch,
+                              (CHANNELS,))
     stacks = jax.numpy.moveaxis(digits[idx], 2, -1)  # [d, b, 3, H, W] -> [d, b, H, W, 3]
     return {"image": data.to_float(stacks)}
 
@@ -84,23 +86,33 @@ class StackedDigits:
             f"{self.device_bytes / 2**20:.1f} MiB on each device")
 
 
-def load(name: str) -> StackedDigits:
+def load(name: str, image_size: int, image_channels: int) -> StackedDigits:
   """The data source of ``config.dataset = "stacked:SOURCE"``.
 
+  SOURCE's digits are padded (or, for ``images:DIR``, resized) to
+  ``image_size`` (0: their own size) before they are stacked.
+
   Raises:
-    UserError: SOURCE cannot be read, or is not single-channel digits labelled 0-9.
+    UserError: SOURCE cannot be read, is not single-channel digits with
+      labels 0-9 (every one present in training), or ``image_channels`` is
+      not 0 or 3.
   """
+  if image_channels not in (0, CHANNELS):
+    raise UserError(f"config.image_channels={image_channels} does not apply to dataset {name!r}: "
+                    f"its images have {CHANNELS} channels; use 0 or {CHANNELS}")
   base = name[len(PREFIX):]
-  digits = data.load(base)
+  digits = data.load(base, image_size, 1)
   if not isinstance(digits, data.Dataset) or digits.image_shape[-1] != 1:
     raise UserError(f"dataset {name!r} stacks single-channel digit images; {base!r} holds "
                     f"{digits.describe()}")
-  if digits.labels is None or set(np.unique(digits.labels)) != set(range(NUM_DIGITS)):
+  present = set(np.unique(digits.labels).tolist()) if digits.labels is not None else set()
+  held_out = (set(np.unique(digits.eval_labels).tolist()) if digits.eval_labels is not None
+              else set())
+  if present != set(range(NUM_DIGITS)) or not held_out <= present:
     raise UserError(f"dataset {name!r} needs {base!r} labelled with the digits 0-{NUM_DIGITS - 1}, "
-                    "each present; it has "
-                    + ("no labels" if digits.labels is None else
-                       f"labels {sorted(set(np.unique(digits.labels).tolist()))}"))
-  return StackedDigits(name, digits)
+                    "each present in training; it has "
+                    + (f"labels {sorted(present | held_out)}" if present else "no labels"))
+  return StackedDigits(name, data.pad_to_size(digits, image_size))
 
 
 class StackedEvaluator:
@@ -121,6 +133,9 @@ class StackedEvaluator:
       self._extractor = features.get("classifier")(config, dataset.digits)
     except features.Unavailable as e:
       raise UserError(f"dataset {dataset.name!r} has no digit classifier: {e}") from None
+    if self._extractor.num_classes != NUM_DIGITS:
+      raise UserError(f"dataset {dataset.name!r}: the digit classifier has "
+                      f"{self._extractor.num_classes} classes, not {NUM_DIGITS}")
     self._z = latents(key, num_samples, config.latent_dim)
     self._sample = jax.jit(functools.partial(generate, generator))
     self.info = {"features": "stacked digits classifier",
@@ -133,9 +148,9 @@ class StackedEvaluator:
 
   def generate(self, view: Inference) -> np.ndarray:
     """The evaluation's samples, uint8 [N, H, W, 3]."""
-    outputs = [np.asarray(self._sample(view.generator, z)) for z in np.array_split(
-        np.asarray(self._z), max(1, len(self._z) // 1000))]
-    return data.to_uint8(np.concatenate(outputs))
+    (outputs,) = batched_apply(lambda z: (self._sample(view.generator, z),),
+                               np.asarray(self._z), GENERATE_BATCH)
+    return data.to_uint8(outputs)
 
   def __call__(self, view: Inference) -> dict:
     stats = evaluation.stacked_mnist_mode_stats(self._extractor, self.generate(view))
@@ -159,5 +174,5 @@ def _check_name(name: str) -> None:
 
 
 data.register_source("stacked", data.Source(
-    load=lambda name, size, channels: load(name), usage="stacked:SOURCE", check=_check_name,
+    load=load, usage="stacked:SOURCE", check=_check_name,
     metrics=METRICS, make_evaluator=StackedEvaluator))

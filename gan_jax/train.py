@@ -172,8 +172,8 @@ def _check_resume_step(config: ml_collections.ConfigDict, step: int) -> None:
   """
   if step % config.steps_per_call and step < config.num_steps:
     raise UserError(f"config.steps_per_call={config.steps_per_call} does not divide step {step}, "
-                    "where this run resumes; it must divide both the step and every interval "
-                    "(e.g. the run's earlier steps_per_call)")
+                    f"where this run resumes; use one that divides {step} and every interval, "
+                    "e.g. the run's earlier steps_per_call")
 
 
 def _keeps_best(config: ml_collections.ConfigDict) -> bool:
@@ -220,16 +220,16 @@ def _barrier(name: str) -> None:
     multihost_utils.sync_global_devices(f"gan_jax.train:{name}")
 
 
-def _check_best_metric(config: ml_collections.ConfigDict, evaluate) -> None:
-  """Refuses a best_metric that this run's evaluations do not compute (before any checkpoint)."""
+def _best_metric_refusal(config: ml_collections.ConfigDict, evaluate) -> Optional[str]:
+  """Why this run's evaluations cannot judge config.best_metric, or None when they can."""
   if evaluate is None or not _keeps_best(config):
-    return
+    return None
   names = evaluate.metric_names()
-  if config.best_metric not in names:
-    raise UserError(
-        f"config.best_metric={config.best_metric!r} is not computed by this run's evaluations "
-        f"({evaluate.info['features']} features); it must be '' (off) or one of "
-        + ", ".join(names))
+  if config.best_metric in names:
+    return None
+  return (f"config.best_metric={config.best_metric!r} is not computed by this run's evaluations "
+          f"({evaluate.info['features']} features); it must be '' (off) or one of "
+          + ", ".join(names))
 
 
 # Game optimizers whose seed-MLP runs collapsed on the saturating minimax loss.
@@ -431,7 +431,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
   evaluate = (evaluation.make_evaluator(
       config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key)
               if config.eval_every and is_primary else None)
-  _check_best_metric(config, evaluate)
+  refusal = _best_metric_refusal(config, evaluate)
+  # Every process waits here for process 0's evaluator (not in orbax's timed barriers).
+  if not _agree(refusal is None):
+    raise UserError(refusal or "process 0 refused config.best_metric (its error says why)")
   if is_primary:
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     with reporting.replaced_whole(os.path.join(workdir, "config.json")) as tmp, \

@@ -301,6 +301,7 @@ def _records(*shapes, label=True):
 @pytest.mark.parametrize("splits,message", [
     ({"train": _records((8, 8, 1), (9, 9, 1))}, "tfds:toy train split images differ in size"),
     ({"train": [{"text": "a"}]}, "tfds:toy train split has no 'image' feature; it has ['text']"),
+    ({"train": []}, "tfds:toy train split is empty"),
     ({"train": _records((8, 8, 1)), "test": _records((9, 9, 1))},
      "tfds:toy test images are (9, 9, 1), unlike tfds:toy train images (8, 8, 1)"),
     ({"train": _records((8, 8, 1)), "test": [{"image": np.zeros((8, 8, 1), np.float32)}]},

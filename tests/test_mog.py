@@ -343,7 +343,7 @@ def test_evaluate_and_sample_a_mixture_run(tmp_path):
   assert evaluated["metrics"]["modes"]["value"] == summary["modes"]  # Same latents, same samples.
   result = run_python(["-m", "experiments.evaluate", "--workdir", str(workdir), "--parzen"])
   assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr[-2000:]
-  assert result.stderr.startswith("error: --parzen needs a data set of images")
+  assert result.stderr.startswith("error: --parzen needs a stored image data set")
   assert json.load(open(workdir / "eval.json")) == evaluated
   out = tmp_path / "points.npz"
   result = run_python(["-m", "experiments.sample", "--workdir", str(workdir), "--num", "300",

@@ -85,8 +85,13 @@ def test_conditional_run_takes_labels(runs, tmp_path):
   for row, col in np.ndindex(3, 2):
     tile = grid[1 + 17 * row:17 * (row + 1), 1 + 17 * col:17 * (col + 1)]
     np.testing.assert_array_equal(tile, drawn["images"][row + 3 * col, ..., 0])
-  # Requested labels keep the drawn order in a square grid.
-  assert np.asarray(Image.open(out[:-4] + ".png")).shape == (3 * 17 + 1, 2 * 17 + 1)
+  # Requested labels keep the drawn order in a square grid (3 x 2 tiles, row by row).
+  square = np.asarray(Image.open(out[:-4] + ".png"))
+  assert square.shape == (3 * 17 + 1, 2 * 17 + 1)
+  for i, image in enumerate(np.load(out)["images"]):
+    row, col = divmod(i, 2)
+    np.testing.assert_array_equal(
+        square[1 + 17 * row:17 * (row + 1), 1 + 17 * col:17 * (col + 1)], image[..., 0])
 
 
 def _one_line_error(result, message):

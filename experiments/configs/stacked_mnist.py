@@ -7,7 +7,7 @@ evaluation reads each channel of 26,000 samples with the digit classifier
 1,000 digit triples occur (``modes``) and the KL divergence of their
 histogram from uniform (``reverse_kl``). The best checkpoint is the one with
 the most modes. The DCGAN nets and Adam settings of ``dcgan.py``, 3-channel
-output. The optimizers of PacGAN's table, from the command line::
+output. Adam (PacGAN's DCGAN row), unrolled (Metz et al.) and ACGD::
 
     python -m experiments.train --config experiments/configs/stacked_mnist.py
     python -m experiments.train --config experiments/configs/stacked_mnist.py \\
