@@ -413,6 +413,22 @@ class _RunRecord:
   earlier_wall_s: float = 0.0
 
 
+def _on_devices(config: ml_collections.ConfigDict, tree: Any) -> tuple[Any, Any]:
+  """``tree`` (state, data, key) placed for the loop, and the function that takes a state back.
+
+  Several devices: replicated with a leading device axis (``parallelism``
+  'pmap') or over a mesh (shard_map); the state comes back as one copy. One
+  device: put there once (a new state holds Python ints, a restored one numpy
+  arrays), so no loop call copies anything to the device.
+  """
+  if jax.device_count() == 1:
+    return jax.device_put(tree), lambda s: s
+  if config.parallelism == "pmap":
+    return train_step_lib.replicate(tree), train_step_lib.unreplicate
+  mesh = train_step_lib.data_mesh(BATCH_AXIS)
+  return train_step_lib.put_replicated(tree, mesh), train_step_lib.local_copy
+
+
 def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Dataset, generator,
            discriminator, state: Any, start_time: float,
            carried: _RunRecord) -> dict:
@@ -450,18 +466,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
 
   replicated = jax.device_count() > 1
   source = dataset.device_arrays(with_labels=bool(networks.num_classes(config)))
-  if replicated and config.parallelism == "pmap":  # Inputs with a leading device axis.
-    state, source, data_key = train_step_lib.replicate((state, source, data_key))
-    unreplicate = train_step_lib.unreplicate
-  elif replicated:
-    mesh = train_step_lib.data_mesh(BATCH_AXIS)
-    state, source, data_key = train_step_lib.put_replicated((state, source, data_key), mesh)
-    unreplicate = train_step_lib.local_copy
-  else:  # Put the data set on the device once: the loop draws batches from it there.
-    # The state too (a new one holds Python ints, a restored one numpy
-    # arrays), so no loop call copies anything to the device.
-    state, source = jax.device_put((state, source))
-    unreplicate = lambda s: s
+  (state, source, data_key), unreplicate = _on_devices(config, (state, source, data_key))
   loop = _compiled_loop(config, generator, discriminator, dataset,
                         BATCH_AXIS if replicated else None)
   family = families.for_config(config)
