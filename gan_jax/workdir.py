@@ -56,14 +56,13 @@ def locked(workdir: str, enabled: bool = True) -> Iterator[None]:
     except BlockingIOError:
       raise UserError(f"workdir {workdir!r} is in use by {_holder(workdir)} (a run in it now); "
                       "wait for it to end, or use another --workdir") from None
-    lock_path = None
-    if os.access(workdir, os.W_OK):
-      lock_path = os.path.join(workdir, LOCK_FILE)
-      with open(lock_path, "w") as f:
-        f.write(f"{os.getpid()}\n")
+    lock_path = os.path.join(workdir, LOCK_FILE) if os.access(workdir, os.W_OK) else None
     held = (lock_path, workdir if created else None)
     _HELD.append(held)
-    try:
+    try:  # From before the file exists: a Ctrl-C while it is written leaves none behind.
+      if lock_path is not None:
+        with open(lock_path, "w") as f:
+          f.write(f"{os.getpid()}\n")
       yield
     finally:
       if held in _HELD:

@@ -361,6 +361,24 @@ def test_ctrl_c_before_the_loop_is_exit_130_and_one_line(tmp_path):
   assert not (workdir / ".lock").exists()  # Nothing stale for the next run to take over.
 
 
+def test_an_interrupt_while_the_lock_file_is_written_leaves_none(tmp_path, monkeypatch):
+  from gan_jax import workdir as workdir_lib
+  seen = []
+
+  def interrupted_getpid():  # Called while the lock file is being written.
+    seen.append(list(workdir_lib._HELD))  # pylint: disable=protected-access
+    monkeypatch.undo()
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(workdir_lib.os, "getpid", interrupted_getpid)
+  with pytest.raises(KeyboardInterrupt):
+    with workdir_lib.locked(str(tmp_path / "run")):
+      pass
+  # Ctrl-C's os._exit path tidies what _HELD lists: the lock was listed before its file existed.
+  assert seen and seen[0][-1][0] == str(tmp_path / "run" / ".lock")
+  assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("command", ["mog_table", "compare"])
 def test_a_signal_ends_a_table_command_with_one_line_and_no_record(command, tmp_path, monkeypatch,
                                                                     capsys):
