@@ -37,7 +37,6 @@ CHANNELS = 3
 NUM_DIGITS = 10
 # What its evaluator returns (the names a mixture's modes also use).
 METRICS = ("modes", "reverse_kl")
-GENERATE_BATCH = 1000  # Samples per generator call in an evaluation.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +148,7 @@ class StackedEvaluator:
   def generate(self, view: Inference) -> np.ndarray:
     """The evaluation's samples, uint8 [N, H, W, 3]."""
     (outputs,) = batched_apply(lambda z: (self._sample(view.generator, z),),
-                               np.asarray(self._z), GENERATE_BATCH)
+                               np.asarray(self._z), evaluation.SAMPLE_BATCH)
     return data.to_uint8(outputs)
 
   def __call__(self, view: Inference) -> dict:

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import run_python
+from conftest import brightness_of, read_brightness, run_python
 from gan_jax import evaluation, features, train
 from gan_jax import state as state_lib
 from gan_jax.data import Dataset
@@ -165,15 +165,12 @@ def test_unlabelled_data_fall_back_to_pixels_and_evaluation_is_deterministic(tin
 
 def _digit_extractor():
   """Reads a 'digit' off the mean brightness of a channel: 0..9 as one-hot probabilities."""
-  def embed(images):
-    digits = (images.reshape(len(images), -1).mean(axis=1) // 25.6).astype(int).clip(0, 9)
-    return np.zeros((len(images), 1)), np.eye(10)[digits]
-  return features.FeatureExtractor("fake", "0", embed, 10)
+  return features.FeatureExtractor("fake", "0", read_brightness, 10)
 
 
 def test_stacked_mnist_mode_stats():
   digits = np.array([[1, 2, 3], [1, 2, 3], [4, 5, 6], [0, 0, 9]])
-  images = np.repeat((digits * 25.6 + 5).astype(np.uint8)[:, None, None, :], 28, axis=1)
+  images = np.repeat(brightness_of(digits)[:, None, None, :], 28, axis=1)
   images = np.repeat(images, 28, axis=2)
   stats = evaluation.stacked_mnist_mode_stats(_digit_extractor(), images)
   assert stats["modes"] == 3

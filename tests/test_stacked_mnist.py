@@ -6,14 +6,15 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import brightness_of, read_brightness
 from gan_jax import data, features, train
 from gan_jax.errors import UserError
 
 
 def _digits_npz(path, per_class=3):
-  """Digit images whose mean brightness codes their label (as ``_brightness_classifier`` reads)."""
+  """Digit images whose mean brightness codes their label (as ``read_brightness`` reads it)."""
   labels = np.repeat(np.arange(10), per_class)
-  images = np.repeat((labels * 25.6 + 5).astype(np.uint8)[:, None, None], 28, axis=1)
+  images = np.repeat(brightness_of(labels)[:, None, None], 28, axis=1)
   np.savez(path, x_train=np.repeat(images, 28, axis=2), y_train=labels)
   return f"npz:{path}"
 
@@ -23,13 +24,8 @@ def brightness_classifier(monkeypatch):
   """'classifier' replaced, for one test, by one that reads a digit off a channel's brightness."""
   reg = features._REGISTRY  # pylint: disable=protected-access
   monkeypatch.setattr(reg, "_entries", dict(reg._entries))  # pylint: disable=protected-access
-
-  def embed(images):
-    digits = (images.reshape(len(images), -1).mean(axis=1) // 25.6).astype(int).clip(0, 9)
-    return np.zeros((len(images), 1)), np.eye(10)[digits]
-
   features.register("classifier", lambda config, dataset: features.FeatureExtractor(
-      "classifier", "brightness", embed, 10, {"test_accuracy": 1.0}), overwrite=True)
+      "classifier", "brightness", read_brightness, 10, {"test_accuracy": 1.0}), overwrite=True)
 
 
 def test_batches_stack_three_independent_digits(tmp_path):
@@ -106,7 +102,7 @@ class _KnownStacks:
   def __call__(self, variables, z):
     del variables
     idx = np.asarray(z[:, 0]).astype(int)  # The latents below are 0, 1, 2, ...
-    codes = (self.triples[idx] * 25.6 + 5) / 127.5 - 1.0
+    codes = brightness_of(self.triples[idx]) / 127.5 - 1.0
     return np.broadcast_to(codes[:, None, None, :], (len(idx), 28, 28, 3))
 
 
