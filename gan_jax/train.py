@@ -444,13 +444,20 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
     print(f"data: {config.dataset}: {dataset.describe()}", flush=True)
   data_key, sample_key, eval_key = run_keys(config.seed)
   # Built (its classifier trained) and checked before anything is written.
-  evaluate = (evaluation.make_evaluator(
-      config, generator=generator, discriminator=discriminator, dataset=dataset, key=eval_key)
-              if config.eval_every and is_primary else None)
-  refusal = _best_metric_refusal(config, evaluate)
+  evaluate, failure = None, None
+  if config.eval_every and is_primary:
+    try:
+      evaluate = evaluation.make_evaluator(
+          config, generator=generator, discriminator=discriminator, dataset=dataset,
+          key=eval_key)
+    except Exception as e:  # pylint: disable=broad-except
+      failure = e  # Raised below, once the other processes know.
+  refusal = None if failure else _best_metric_refusal(config, evaluate)
   # Every process waits here for process 0's evaluator (not in orbax's timed barriers).
-  if not _agree(refusal is None):
-    raise UserError(refusal or "process 0 refused config.best_metric (its error says why)")
+  if not _agree(failure is None and refusal is None):
+    if failure is not None:
+      raise failure
+    raise UserError(refusal or "process 0 could not start its evaluation (its error says why)")
   if is_primary:
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     with reporting.replaced_whole(os.path.join(workdir, "config.json")) as tmp, \

@@ -77,3 +77,20 @@ def test_latest_and_best_checkpoints_save_together_in_two_processes(tmp_path):
     assert p.returncode == 0, err[-3000:]
     assert out.strip().endswith("saved [9, 10]"), out
   assert sorted(os.listdir(tmp_path / "checkpoints" / "best")) == ["10"]
+
+
+def test_a_failed_evaluator_on_process_0_stops_both_processes(tmp_path):
+  # Only process 0 builds the evaluator; process 1 used to wait for its answer forever.
+  bad_weights = tmp_path / "bad_inception.npz"
+  np.savez(bad_weights, unrelated=np.zeros(3))
+  port = _free_port()
+  procs = _start_two(
+      lambda i: ["-m", "experiments.train", "--config", "experiments/configs/tiny.py",
+                 "--workdir", str(tmp_path / "run"), "--config.eval_features=inception",
+                 f"--config.eval_inception_weights={bad_weights}", "--coordinator_address",
+                 f"127.0.0.1:{port}", "--num_processes", "2", "--process_id", str(i)])
+  (_, err0), (_, err1) = _communicate_or_dump(procs, timeout=180)
+  assert [p.returncode for p in procs] == [2, 2], (err0[-2000:], err1[-2000:])
+  assert "error: inception weights" in err0
+  assert "error: process 0 could not start its evaluation" in err1
+  assert not (tmp_path / "run" / "config.json").exists()
