@@ -429,6 +429,39 @@ def _on_devices(config: ml_collections.ConfigDict, tree: Any) -> tuple[Any, Any]
   return train_step_lib.put_replicated(tree, mesh), train_step_lib.local_copy
 
 
+def _checked_evaluator(config: ml_collections.ConfigDict, generator, discriminator,
+                       dataset: data.Dataset, key: jax.Array):
+  """Process 0's evaluator (None elsewhere, or with eval_every=0), built before any write.
+
+  Building it may train a classifier. A failure, or a best_metric that its
+  evaluations lack, stops every process: the others wait here for process 0's
+  answer (not in orbax's timed barriers).
+  """
+  evaluate, failure = None, None
+  if config.eval_every and jax.process_index() == 0:
+    try:
+      evaluate = evaluation.make_evaluator(
+          config, generator=generator, discriminator=discriminator, dataset=dataset, key=key)
+    except Exception as e:  # pylint: disable=broad-except
+      failure = e  # Raised below, once the other processes know.
+  refusal = None if failure else _best_metric_refusal(config, evaluate)
+  if not _agree(failure is None and refusal is None):
+    if failure is not None:
+      raise failure
+    raise UserError(refusal or "process 0 could not start its evaluation (its error says why)")
+  return evaluate
+
+
+def _eval_summary(evaluate, last_eval: dict) -> dict:
+  """summary.json's evaluation keys: every ``eval/`` metric, the headline ones, the info."""
+  if evaluate is None:
+    return {}
+  return {**{"eval/" + k: v for k, v in last_eval.items()},
+          # The headline metrics, also at the top (experiments.mog_table reads them).
+          **{k: last_eval[k] for k in evaluate.headline if k in last_eval},
+          "eval_info": evaluate.info}
+
+
 def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Dataset, generator,
            discriminator, state: Any, start_time: float,
            carried: _RunRecord) -> dict:
@@ -443,21 +476,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
   if is_primary:
     print(f"data: {config.dataset}: {dataset.describe()}", flush=True)
   data_key, sample_key, eval_key = run_keys(config.seed)
-  # Built (its classifier trained) and checked before anything is written.
-  evaluate, failure = None, None
-  if config.eval_every and is_primary:
-    try:
-      evaluate = evaluation.make_evaluator(
-          config, generator=generator, discriminator=discriminator, dataset=dataset,
-          key=eval_key)
-    except Exception as e:  # pylint: disable=broad-except
-      failure = e  # Raised below, once the other processes know.
-  refusal = None if failure else _best_metric_refusal(config, evaluate)
-  # Every process waits here for process 0's evaluator (not in orbax's timed barriers).
-  if not _agree(failure is None and refusal is None):
-    if failure is not None:
-      raise failure
-    raise UserError(refusal or "process 0 could not start its evaluation (its error says why)")
+  evaluate = _checked_evaluator(config, generator, discriminator, dataset, eval_key)
   if is_primary:
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     with reporting.replaced_whole(os.path.join(workdir, "config.json")) as tmp, \
@@ -549,10 +568,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dataset: data.Datase
       "step": int(final.step),
       "params_sha256": family.params_sha256(final),
       **{k: last_record[k] for k in family.loss_keys if k in last_record},
-      **{"eval/" + k: v for k, v in last_eval.items()},
-      # The evaluator's headline metrics, also at the top (experiments.mog_table reads them).
-      **{k: last_eval[k] for k in (evaluate.headline if evaluate else ()) if k in last_eval},
-      **({"eval_info": evaluate.info} if evaluate is not None else {}),
+      **_eval_summary(evaluate, last_eval),
       "best": None if best is None else {k: best[k] for k in ("step", "metric", "value")},
       "warnings": warnings,
       "wall_s": wall_s(),
