@@ -111,6 +111,14 @@ class _MetricsWindow:
     self._to_host = to_host
 
   def add(self, metrics: dict) -> None:
+    """Keeps one call's metrics; first waits for the call before it.
+
+    So at most one call is queued behind the running one, and Ctrl-C or
+    SIGTERM is answered after two calls, not after every call dispatched
+    since the last log step (minutes for a slow game optimizer).
+    """
+    if self._pending:
+      jax.block_until_ready(self._pending[-1])
     self._pending.append(metrics)
 
   def fetch(self) -> Optional[dict]:

@@ -66,6 +66,30 @@ def test_loop_calls_move_nothing_and_metrics_leave_the_device_at_log_steps(
   assert fetches == [4, 8]  # After the calls that end steps 20 and 40 only.
 
 
+class _Pending:
+  """A stand-in for one call's device metrics that records when it is waited for."""
+
+  def __init__(self, name, waited):
+    self.name, self._waited = name, waited
+
+  def block_until_ready(self):
+    self._waited.append(self.name)
+    return self
+
+
+def test_metrics_window_lets_only_one_call_run_ahead():
+  # Without the wait, Python dispatches every call up to the next log step
+  # ahead of the device, and a signal is answered only after all of them.
+  waited = []
+  window = train._MetricsWindow(lambda m: m)
+  for name in ("a", "b", "c"):
+    window.add({"loss": _Pending(name, waited)})
+    assert waited == ["a", "b"][:"abc".index(name)]
+  window._pending = []  # As fetch leaves it: nothing to wait for.
+  window.add({"loss": _Pending("d", waited)})
+  assert waited == ["a", "b"]
+
+
 def _hash(config, workdir):
   return train.train_and_evaluate(config, str(workdir))["params_sha256"]
 
