@@ -25,7 +25,7 @@ seed 0, one run each, on 2 AMD EPYC cores): Adam covers 104, 966 and
 0.22) at 1.4 steps/s (seed 1: 987 and 977 at steps 500 and 1,000, Adam 47
 and 183); unrolled GD collapses (137 at step 1,000, 70 at
 2,000). About 15 s per evaluation of 26,000 samples; the full 20,000 Adam
-steps would take about 35 minutes, ACGD's about 4 hours. Other CPUs give
+steps would take about 32 minutes, ACGD's about 4 hours. Other CPUs give
 other bits: on 2 Intel Xeon cores Adam had 35 and 809 at steps 1,000 and
 2,000, and 996 (KL 0.25) at 5,000.
 """
