@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import re
 import sys
 from typing import Optional, Union
 
@@ -185,6 +187,19 @@ def _drop_closed_loop_reports() -> None:
 
   hook.drops_closed_loop_reports = True
   sys.unraisablehook = hook
+  # The same reads, when asyncio collects them first, are logged instead.
+  logging.getLogger("asyncio").addFilter(_drop_unretrieved_read_errors)
+
+
+# A failed TensorStore read: a ValueError whose text starts with its status code.
+_READ_ERROR = re.compile(r"[A-Z_]+: ")
+
+
+def _drop_unretrieved_read_errors(record: logging.LogRecord) -> bool:
+  """False for asyncio's 'Task exception was never retrieved' of a failed read."""
+  error = record.exc_info[1] if record.exc_info else None
+  return not (record.getMessage().split("\n")[0] == "Task exception was never retrieved"
+              and isinstance(error, ValueError) and _READ_ERROR.match(str(error)))
 
 
 def _unreadable(mngr: ocp.CheckpointManager, step: int, error: Exception) -> UserError:
